@@ -1,0 +1,5 @@
+"""`python -m agentdeck` runs the CLI."""
+
+from agentdeck.cli import main
+
+main()

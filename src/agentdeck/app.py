@@ -1,0 +1,86 @@
+"""`create_app(settings)`: builds the services, opens the store and kv in the lifespan, mounts
+the routes. Holds no globals: two apps in one process share nothing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from agentdeck.db import migrate
+from agentdeck.db.engine import create_engine, wait_until_reachable
+from agentdeck.db.instance import ensure_installation_id
+from agentdeck.errors import AgentdeckError, MethodNotAllowedError, NotFoundError, http_status
+from agentdeck.gateway.catalog import ModelCatalog
+from agentdeck.gateway.http import json_bytes
+from agentdeck.gateway.router import Router
+from agentdeck.gateway.routes import GatewayRoutes
+from agentdeck.gateway.service import GatewayService
+from agentdeck.health import HealthRoutes, Runtime
+from agentdeck.kv import create_kv
+from agentdeck.request_context import RequestContextMiddleware
+from agentdeck.settings import Settings
+from agentdeck.tracing.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+async def _agentdeck_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AgentdeckError)
+    return json_bytes(exc.to_json(), status=http_status(exc), headers=exc.headers or None)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error: AgentdeckError
+    if exc.status_code == 405:
+        error = MethodNotAllowedError(f"{request.method} is not allowed on {request.url.path}")
+    elif exc.status_code == 404:
+        error = NotFoundError(f"no route {request.method} {request.url.path}")
+    else:
+        error = AgentdeckError(str(exc.detail))
+        return json_bytes(error.to_json(), status=exc.status_code)
+    return json_bytes(error.to_json(), status=error.status)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The agentdeck ASGI application for `settings`."""
+    metrics = Metrics()
+    runtime = Runtime()
+    catalog = ModelCatalog(settings)
+    gateway = GatewayService(catalog, Router(), metrics)
+    routes = [
+        *GatewayRoutes(gateway, settings.server.max_body_bytes).routes(),
+        *HealthRoutes(runtime, metrics).routes(),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = create_engine(settings.database)
+        kv = create_kv(settings.kv)
+        try:
+            await wait_until_reachable(engine, settings.database.connect_attempts)
+            if settings.database.migrate_on_start:
+                runtime.schema_revision = await migrate(engine)
+            runtime.installation_id = await ensure_installation_id(engine)
+            runtime.engine, runtime.kv = engine, kv
+            log.info("agentdeck ready: store %s, kv %s", engine.dialect.name, kv.backend)
+            yield
+        finally:
+            await catalog.aclose()
+            await kv.aclose()
+            await engine.dispose()
+
+    known_paths = frozenset(route.path for route in routes)
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(RequestContextMiddleware, metrics=metrics, known_paths=known_paths)],
+        exception_handlers={AgentdeckError: _agentdeck_error, HTTPException: _http_error},
+    )

@@ -1,0 +1,25 @@
+"""The `agentdeck` command line; one module per command group, no business logic here."""
+
+from __future__ import annotations
+
+import typer
+
+from agentdeck.cli import config, db, serve
+
+app = typer.Typer(
+    name="agentdeck",
+    help="agentdeck: run LLM agents in production.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve.serve)
+app.command("fake-upstream")(serve.fake_upstream)
+app.command("migrate")(db.migrate_command)
+app.command("version")(db.version)
+app.add_typer(config.app, name="config")
+
+
+def main() -> None:
+    """Entry point of the `agentdeck` script."""
+    app()

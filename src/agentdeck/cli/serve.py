@@ -1,0 +1,66 @@
+"""`agentdeck serve` and `agentdeck fake-upstream`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from agentdeck.cli.common import ConfigOption, configure_logging, settings_or_exit
+
+
+def _run(app: Any, host: str, port: int, drain_s: float, log_level: str, access_log: bool) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_level=log_level,
+        access_log=access_log,
+        timeout_graceful_shutdown=int(drain_s) if drain_s else None,
+        server_header=False,
+        date_header=False,
+    )
+
+
+def serve(
+    config: Path | None = ConfigOption,
+    host: str | None = typer.Option(None, help="address to listen on (default 127.0.0.1)"),
+    port: int | None = typer.Option(None, help="port to listen on (default 8080)"),
+) -> None:
+    """Run the agentdeck server."""
+    server: dict[str, Any] = {}
+    if host is not None:
+        server["host"] = host
+    if port is not None:
+        server["port"] = port
+    settings = settings_or_exit(config, **({"server": server} if server else {}))
+    configure_logging(settings.log_level)
+    from agentdeck.app import create_app
+
+    _run(
+        create_app(settings),
+        settings.server.host,
+        settings.server.port,
+        settings.server.drain_timeout_s,
+        settings.log_level,
+        settings.server.access_log,
+    )
+
+
+def fake_upstream(
+    config: Path | None = ConfigOption,
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(9090, help="port to listen on"),
+) -> None:
+    """Serve the fake models (`fake` and the config's `fake_models`) as an OpenAI-compatible API."""
+    settings = settings_or_exit(config)
+    configure_logging(settings.log_level)
+    from agentdeck.gateway.fake_upstream import FakeUpstreamApp
+
+    _run(FakeUpstreamApp(settings.fake_models), host, port, 1.0, "warning", False)

@@ -1,0 +1,1 @@
+"""The AI gateway: wire formats, providers, routing, pricing and the request pipeline."""

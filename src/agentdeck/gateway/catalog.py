@@ -1,0 +1,80 @@
+"""The model catalog: every alias a client may name, with its deployments and their providers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agentdeck.errors import ModelNotFoundError
+from agentdeck.gateway.fake_engine import BUILTIN_FAKE_MODEL
+from agentdeck.gateway.providers import Provider, ProviderContext, create_provider
+from agentdeck.settings import DeploymentSettings, ModelAliasSettings, Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """A configured deployment with its live provider."""
+
+    settings: DeploymentSettings
+    provider: Provider
+
+    @property
+    def id(self) -> str:
+        """The deployment id shown in headers and metrics."""
+        return self.settings.id or ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAlias:
+    """A model name clients use, and where it can be served."""
+
+    name: str
+    deployments: tuple[Deployment, ...]
+    description: str
+    owned_by: str
+
+
+def _alias_specs(settings: Settings) -> dict[str, tuple[ModelAliasSettings, str]]:
+    specs = {name: (spec, "agentdeck") for name, spec in settings.models.items()}
+    fake_names = [BUILTIN_FAKE_MODEL] if settings.gateway.builtin_fake else []
+    fake_names += list(settings.fake_models)
+    for name in fake_names:
+        if name not in specs:
+            deployment = DeploymentSettings(id=f"{name}/fake", provider="fake", model=name)
+            specs[name] = (
+                ModelAliasSettings(deployments=[deployment], description="built-in fake model"),
+                "agentdeck-fake",
+            )
+    return specs
+
+
+class ModelCatalog:
+    """Aliases and their deployments, built once from settings; providers live as long as it."""
+
+    def __init__(self, settings: Settings) -> None:
+        context = ProviderContext(gateway=settings.gateway, fake_models=settings.fake_models)
+        self._aliases: dict[str, ModelAlias] = {}
+        for name, (spec, owner) in _alias_specs(settings).items():
+            deployments = tuple(
+                Deployment(d, create_provider(d, context)) for d in spec.deployments
+            )
+            self._aliases[name] = ModelAlias(name, deployments, spec.description, owner)
+
+    def resolve(self, name: str) -> ModelAlias:
+        """The alias `name`; an unknown name is a 404 that lists what exists."""
+        alias = self._aliases.get(name)
+        if alias is None:
+            known = ", ".join(sorted(self._aliases)) or "none"
+            raise ModelNotFoundError(
+                f"model {name!r} does not exist; available models: {known}", param="model"
+            )
+        return alias
+
+    def aliases(self) -> list[ModelAlias]:
+        """Every alias, sorted by name."""
+        return [self._aliases[name] for name in sorted(self._aliases)]
+
+    async def aclose(self) -> None:
+        """Close every provider's connections."""
+        for alias in self._aliases.values():
+            for deployment in alias.deployments:
+                await deployment.provider.aclose()

@@ -1,0 +1,67 @@
+"""Types that flow through the gateway pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+JSON = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts for one call; `counted` is True when agentdeck estimated them itself."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    counted: bool = False
+
+    @classmethod
+    def from_openai(cls, usage: Any) -> Usage | None:
+        """Read an OpenAI `usage` object; None when it is absent or malformed."""
+        if not isinstance(usage, dict):
+            return None
+        prompt = usage.get("prompt_tokens")
+        completion = usage.get("completion_tokens", 0)
+        if not isinstance(prompt, int) or not isinstance(completion, int):
+            return None
+        details = usage.get("prompt_tokens_details")
+        cached = details.get("cached_tokens", 0) if isinstance(details, dict) else 0
+        return cls(prompt, completion, cached if isinstance(cached, int) else 0)
+
+
+@dataclass(slots=True)
+class ChatReply:
+    """A complete (non-streamed) chat answer in OpenAI format, as raw JSON and its usage."""
+
+    body: bytes
+    usage: Usage
+    model: str
+
+
+@dataclass(slots=True)
+class StreamEvent:
+    """One server-sent event of an OpenAI-format stream: its raw data and the parsed chunk."""
+
+    data: bytes
+    chunk: JSON
+
+
+@dataclass(slots=True)
+class EmbeddingReply:
+    """An OpenAI-format embeddings answer."""
+
+    body: bytes
+    usage: Usage
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """What the gateway learned about one call: where it went, what it used, what it cost."""
+
+    request_id: str
+    alias: str
+    deployment_id: str = ""
+    usage: Usage = field(default_factory=Usage)
+    cost_micros: int = 0

@@ -1,0 +1,95 @@
+"""Redis `KV` backend: shared by every replica; scripts run as Lua, one atomic step each."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+from agentdeck.kv.base import Script, ScriptArg, ScriptResult
+from agentdeck.kv.scripts import INCR_WITH_TTL
+
+
+class RedisKV:
+    """`KV` on redis-py asyncio; one connection pool per process."""
+
+    backend = "redis"
+
+    def __init__(self, url: str, *, prefix: str = "agentdeck:") -> None:
+        from redis.asyncio import Redis
+
+        self._redis = Redis.from_url(url, decode_responses=False, health_check_interval=30)
+        self._prefix = prefix
+        self._shas: dict[str, str] = {}
+
+    def _key(self, key: str) -> str:
+        return self._prefix + key
+
+    async def get(self, key: str) -> bytes | None:
+        """The value of `key`, or None."""
+        return cast(bytes | None, await self._redis.get(self._key(key)))
+
+    async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
+        """Store `value` under `key`."""
+        px = max(1, int(ttl_s * 1000)) if ttl_s is not None else None
+        await self._redis.set(self._key(key), value, px=px)
+
+    async def delete(self, key: str) -> bool:
+        """Remove `key`."""
+        return bool(await self._redis.delete(self._key(key)))
+
+    async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
+        """Add `amount`; the TTL is set only when this call created the key."""
+        result = await self.run(INCR_WITH_TTL, [key], [amount, _ms(ttl_s)])
+        return cast(int, result)
+
+    async def run(
+        self, script: Script, keys: Sequence[str], args: Sequence[ScriptArg]
+    ) -> ScriptResult:
+        """EVALSHA the script, loading it on first use or after a Redis restart."""
+        from redis.exceptions import NoScriptError
+
+        full_keys = [self._key(k) for k in keys]
+        sha = self._shas.get(script.name)
+        if sha is not None:
+            try:
+                return cast(ScriptResult, await self._redis.evalsha(sha, len(keys), *full_keys, *args))  # type: ignore[misc]
+            except NoScriptError:
+                pass  # Redis restarted or flushed its script cache: load it again below
+        sha = cast(str, await self._redis.script_load(script.lua))
+        self._shas[script.name] = sha if isinstance(sha, str) else sha.decode()
+        return cast(ScriptResult, await self._redis.evalsha(self._shas[script.name], len(keys), *full_keys, *args))  # type: ignore[misc]
+
+    async def publish(self, channel: str, message: bytes) -> int:
+        """Publish to every subscriber on every replica."""
+        return cast(int, await self._redis.publish(self._key(channel), message))
+
+    @asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Receive messages on `channel` until the context closes."""
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(self._key(channel))
+
+        async def messages() -> AsyncIterator[bytes]:
+            async for message in pubsub.listen():
+                data: Any = message.get("data")
+                if isinstance(data, bytes):
+                    yield data
+
+        try:
+            yield messages()
+        finally:
+            await pubsub.unsubscribe()
+            await pubsub.aclose()
+
+    async def ping(self) -> bool:
+        """True when Redis answers PING."""
+        return bool(await self._redis.ping())  # type: ignore[misc]
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._redis.aclose()
+
+
+def _ms(ttl_s: float | None) -> int:
+    return max(1, int(ttl_s * 1000)) if ttl_s is not None else 0

@@ -1,0 +1,250 @@
+"""The one typed settings tree: environment `AGENTDECK_*` over an optional YAML file over defaults.
+
+Nothing else in agentdeck reads the process environment: provider credentials, which config
+names only by environment variable, are read here too (`read_credential`).
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEFAULT_CONFIG_FILE = "agentdeck.yaml"
+MICROS_PER_USD = 1_000_000
+# The parsed config file for the Settings() call under way; read by _FileSource.
+_FILE_DATA: ContextVar[dict[str, Any]] = ContextVar("agentdeck_file_data")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
+    """HTTP server: where it listens and how it treats requests and shutdown."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    drain_timeout_s: float = Field(default=30.0, ge=0)
+    access_log: bool = False
+
+
+class DatabaseSettings(_Section):
+    """SQL store: SQLite by default, PostgreSQL for scale-out."""
+
+    url: str = "sqlite+aiosqlite:///./agentdeck.db"
+    schema_name: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", description="PostgreSQL schema"
+    )
+    migrate_on_start: bool = True
+    connect_attempts: int = Field(default=5, ge=1)
+    pool_size: int = Field(default=5, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _supported_driver(cls, url: str) -> str:
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            return "postgresql+asyncpg://" + url.split("://", 1)[1]
+        if url.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("database url must be sqlite+aiosqlite://... or postgresql://...")
+        return url
+
+
+class KVSettings(_Section):
+    """Shared state: in-process by default, Redis when `url` is set."""
+
+    url: str | None = None
+    cache_max_entries: int = Field(default=10_000, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_only(cls, url: str | None) -> str | None:
+        if url and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("kv url must start with redis://, rediss:// or unix://")
+        return url or None
+
+
+class FakeToolCall(_Section):
+    """A tool call the fake model makes instead of answering with text."""
+
+    name: str = Field(min_length=1)
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class FakeModelSettings(_Section):
+    """Deterministic behaviour of one fake model; with nothing set it echoes the last user message."""
+
+    reply: str | None = None
+    replies: list[str] = Field(default_factory=list)
+    tool_calls: list[FakeToolCall] = Field(default_factory=list)
+    chunks: int | None = Field(default=None, ge=1)
+    latency_ms: int = Field(default=0, ge=0)
+    chunk_delay_ms: int = Field(default=0, ge=0)
+    fail_status: int | None = Field(default=None, ge=400, le=599)
+    fail_message: str = "injected failure"
+    fail_times: int | None = Field(default=None, ge=1)
+    retry_after_s: int | None = Field(default=None, ge=0)
+    timeout: bool = False
+    reset_after_chunks: int | None = Field(default=None, ge=0)
+    embedding_dimensions: int = Field(default=64, ge=1, le=8192)
+
+
+class DeploymentSettings(_Section):
+    """One upstream model behind an alias: provider, model, endpoint, credential and price."""
+
+    id: str | None = None
+    provider: str = "openai"
+    model: str = Field(min_length=1)
+    base_url: str | None = None
+    api_key_env: str | None = None
+    input_price: Decimal = Field(default=Decimal(0), ge=0, description="USD per 1M input tokens")
+    output_price: Decimal = Field(default=Decimal(0), ge=0, description="USD per 1M output tokens")
+    timeout_s: float = Field(default=120.0, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("input_price", "output_price")
+    @classmethod
+    def _whole_micros(cls, price: Decimal) -> Decimal:
+        if (price * MICROS_PER_USD) % 1 != 0:
+            raise ValueError("price must have at most 6 decimal places (a micro-dollar per 1M)")
+        return price
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, name: str | None) -> str | None:
+        if name is not None and (not name or not name.replace("_", "").isalnum()):
+            raise ValueError("api_key_env is the NAME of an environment variable, not a key")
+        return name
+
+    @property
+    def input_micros_per_mtok(self) -> int:
+        """Input price as integer micro-dollars per million tokens."""
+        return int(self.input_price * MICROS_PER_USD)
+
+    @property
+    def output_micros_per_mtok(self) -> int:
+        """Output price as integer micro-dollars per million tokens."""
+        return int(self.output_price * MICROS_PER_USD)
+
+
+class ModelAliasSettings(_Section):
+    """A model name clients use, mapped to one or more deployments."""
+
+    deployments: list[DeploymentSettings] = Field(min_length=1)
+    description: str = ""
+
+
+class GatewaySettings(_Section):
+    """Gateway behaviour that is not per model."""
+
+    builtin_fake: bool = True
+    upstream_connections: int = Field(default=256, ge=1)
+
+
+class Settings(BaseSettings):
+    """The whole configuration of one agentdeck process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGENTDECK_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        nested_model_default_partial_update=True,
+    )
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    kv: KVSettings = Field(default_factory=KVSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    models: dict[str, ModelAliasSettings] = Field(default_factory=dict)
+    fake_models: dict[str, FakeModelSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique_deployment_ids(self) -> Settings:
+        seen: set[str] = set()
+        for alias, spec in self.models.items():
+            for index, deployment in enumerate(spec.deployments):
+                if deployment.id is None:
+                    deployment.id = f"{alias}/{index}"
+                if deployment.id in seen:
+                    raise ValueError(f"deployment id {deployment.id!r} is used twice")
+                seen.add(deployment.id)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit values beat the environment, which beats the YAML file, which beats defaults."""
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """The YAML config file as a settings source, below the environment."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return _FILE_DATA.get({}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_FILE_DATA.get({}))
+
+
+class ConfigFileError(Exception):
+    """A config file that cannot be read or parsed; `problems` are (path, line, message)."""
+
+    def __init__(self, source: str, problems: list[tuple[str, int | None, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}:{line or '?'}: {path}: {msg}" for path, line, msg in problems]
+        super().__init__("invalid configuration\n" + "\n".join(lines))
+
+
+def config_file_from_env() -> Path | None:
+    """The config file named by AGENTDECK_CONFIG, or ./agentdeck.yaml when it exists."""
+    named = os.environ.get("AGENTDECK_CONFIG")
+    if named:
+        return Path(named)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from defaults, the YAML file, the environment, then `overrides`."""
+    from agentdeck.config_file import read_config_file, validation_problems
+
+    path = config_file if config_file is not None else config_file_from_env()
+    data: dict[str, Any] = {}
+    document = None
+    if path is not None:
+        document = read_config_file(path)
+        data = document.data
+    token = _FILE_DATA.set(data)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigFileError(str(path or "settings"), validation_problems(exc, document)) from exc
+    finally:
+        _FILE_DATA.reset(token)
+
+
+def read_credential(env_name: str) -> str | None:
+    """The value of the environment variable a deployment names as its credential."""
+    return os.environ.get(env_name) or None
