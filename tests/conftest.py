@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -74,7 +74,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Settings]]:
+def make_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Settings]:
     """Settings built only from what a test passes: no stray AGENTDECK_* env, no cwd file."""
     for name in list(os.environ):
         if name.startswith("AGENTDECK_") and not name.startswith("AGENTDECK_TEST_"):
@@ -85,4 +85,4 @@ def make_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[t
         values.setdefault("database", {"url": f"sqlite+aiosqlite:///{tmp_path / 'agentdeck.db'}"})
         return load_settings(None, **values)
 
-    yield build  # type: ignore[misc]
+    return build

@@ -12,6 +12,16 @@ from pydantic import ValidationError
 Problem = tuple[str, int | None, str]
 
 
+class ConfigFileError(Exception):
+    """A config that cannot be read, parsed or validated; `problems` are (path, line, message)."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}:{line or '?'}: {path}: {msg}" for path, line, msg in problems]
+        super().__init__("invalid configuration\n" + "\n".join(lines))
+
+
 @dataclass(frozen=True)
 class ConfigDocument:
     """A parsed config file: its data and the YAML node tree that knows the lines."""
@@ -44,12 +54,12 @@ def _child(node: yaml.Node | None, part: int | str) -> yaml.Node | None:
 
 def read_config_file(path: Path) -> ConfigDocument:
     """Parse a YAML config file; raise ConfigFileError naming the line of any syntax error."""
-    from agentdeck.settings import ConfigFileError
-
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigFileError(str(path), [("(file)", None, f"cannot read: {exc.strerror}")]) from exc
+        raise ConfigFileError(
+            str(path), [("(file)", None, f"cannot read: {exc.strerror}")]
+        ) from exc
     except UnicodeDecodeError as exc:
         raise ConfigFileError(str(path), [("(file)", None, "not UTF-8 text")]) from exc
     try:
@@ -64,7 +74,9 @@ def read_config_file(path: Path) -> ConfigDocument:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigFileError(str(path), [("(root)", 1, "the file must hold a mapping of sections")])
+        raise ConfigFileError(
+            str(path), [("(root)", 1, "the file must hold a mapping of sections")]
+        )
     return ConfigDocument(path=path, data=data, root=root)
 
 

@@ -75,7 +75,7 @@ class HealthRoutes:
                 await ping(self._runtime.engine)
         except TimeoutError:
             return "timeout"
-        except Exception as exc:  # any driver failure means not ready; reported in the body
+        except Exception as exc:  # noqa: BLE001 - any driver failure means not ready; reported
             log.warning("readiness: store check failed: %s", exc)
             return f"error: {type(exc).__name__}"
         return "ok"
@@ -88,7 +88,7 @@ class HealthRoutes:
                 ok = await self._runtime.kv.ping()
         except TimeoutError:
             return "timeout"
-        except Exception as exc:  # any client failure means not ready; reported in the body
+        except Exception as exc:  # noqa: BLE001 - any client failure means not ready; reported
             log.warning("readiness: kv check failed: %s", exc)
             return f"error: {type(exc).__name__}"
         return "ok" if ok else "error: no answer"

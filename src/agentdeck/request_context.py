@@ -52,8 +52,11 @@ class RequestContextMiddleware:
             if status == 0:
                 error = AgentdeckError(f"internal error; quote request id {request_id}")
                 await send_with_id(
-                    {"type": "http.response.start", "status": 500,
-                     "headers": [(b"content-type", b"application/json")]}
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [(b"content-type", b"application/json")],
+                    }
                 )
                 await send({"type": "http.response.body", "body": error.to_json()})
             status = status or 500

@@ -20,6 +20,10 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from agentdeck.config_file import ConfigFileError, read_config_file, validation_problems
+
+__all__ = ["ConfigFileError", "Settings", "load_settings", "read_credential"]
+
 DEFAULT_CONFIG_FILE = "agentdeck.yaml"
 MICROS_PER_USD = 1_000_000
 # The parsed config file for the Settings() call under way; read by _FileSource.
@@ -36,7 +40,7 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
-    drain_timeout_s: float = Field(default=30.0, ge=0)
+    drain_timeout_s: float = Field(default=30.0, gt=0)
     access_log: bool = False
 
 
@@ -54,7 +58,7 @@ class DatabaseSettings(_Section):
     @field_validator("url")
     @classmethod
     def _supported_driver(cls, url: str) -> str:
-        if url.startswith("postgresql://") or url.startswith("postgres://"):
+        if url.startswith(("postgresql://", "postgres://")):
             return "postgresql+asyncpg://" + url.split("://", 1)[1]
         if url.startswith("sqlite:///"):
             return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
@@ -85,7 +89,7 @@ class FakeToolCall(_Section):
 
 
 class FakeModelSettings(_Section):
-    """Deterministic behaviour of one fake model; with nothing set it echoes the last user message."""
+    """Deterministic behaviour of one fake model; by default it echoes the last user message."""
 
     reply: str | None = None
     replies: list[str] = Field(default_factory=list)
@@ -207,16 +211,6 @@ class _FileSource(PydanticBaseSettingsSource):
         return dict(_FILE_DATA.get({}))
 
 
-class ConfigFileError(Exception):
-    """A config file that cannot be read or parsed; `problems` are (path, line, message)."""
-
-    def __init__(self, source: str, problems: list[tuple[str, int | None, str]]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = [f"{source}:{line or '?'}: {path}: {msg}" for path, line, msg in problems]
-        super().__init__("invalid configuration\n" + "\n".join(lines))
-
-
 def config_file_from_env() -> Path | None:
     """The config file named by AGENTDECK_CONFIG, or ./agentdeck.yaml when it exists."""
     named = os.environ.get("AGENTDECK_CONFIG")
@@ -228,8 +222,6 @@ def config_file_from_env() -> Path | None:
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings from defaults, the YAML file, the environment, then `overrides`."""
-    from agentdeck.config_file import read_config_file, validation_problems
-
     path = config_file if config_file is not None else config_file_from_env()
     data: dict[str, Any] = {}
     document = None

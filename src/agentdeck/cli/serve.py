@@ -22,7 +22,7 @@ def _run(app: Any, host: str, port: int, drain_s: float, log_level: str, access_
         lifespan="on",
         log_level=log_level,
         access_log=access_log,
-        timeout_graceful_shutdown=int(drain_s) if drain_s else None,
+        timeout_graceful_shutdown=drain_s,  # type: ignore[arg-type]  # float works
         server_header=False,
         date_header=False,
     )

@@ -75,7 +75,7 @@ class FakeEngine:
         if spec.fail_status is not None and (spec.fail_times is None or nth < spec.fail_times):
             failure = FakeFailure(spec.fail_status, spec.fail_message, spec.retry_after_s)
         messages = body.get("messages") or []
-        tool_calls = [
+        tool_calls: list[JSON] = [
             {
                 "id": f"call_{nth}_{index}",
                 "type": "function",
@@ -131,19 +131,26 @@ class FakeEngine:
         def chunk(delta: JSON, finish: str | None = None) -> JSON:
             return {
                 **envelope,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
             }
 
         out = [chunk({"role": "assistant", "content": ""})]
         if plan.tool_calls:
             for index, call in enumerate(plan.tool_calls):
                 function = call["function"]
-                head = {"index": index, "id": call["id"], "type": "function",
-                        "function": {"name": function["name"], "arguments": ""}}
+                head = {
+                    "index": index,
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": function["name"], "arguments": ""},
+                }
                 out.append(chunk({"tool_calls": [head]}))
-                for piece in _split(function["arguments"], plan.spec.chunks or 2):
-                    out.append(chunk({"tool_calls": [{"index": index,
-                                                       "function": {"arguments": piece}}]}))
+                out.extend(
+                    chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+                    for piece in _split(function["arguments"], plan.spec.chunks or 2)
+                )
             out.append(chunk({}, "tool_calls"))
         else:
             out.extend(chunk({"content": piece}) for piece in _split(plan.text, plan.spec.chunks))

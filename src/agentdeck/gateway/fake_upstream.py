@@ -20,7 +20,7 @@ _JSON = [(b"content-type", b"application/json")]
 _SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
 
 
-class UpstreamReset(Exception):
+class UpstreamResetError(Exception):
     """Raised mid-response on purpose: the server then drops the connection (a 'reset')."""
 
 
@@ -41,8 +41,10 @@ class FakeUpstreamApp:
         self.requests_served += 1
         path, method = scope["path"], scope["method"]
         if method == "GET" and path == "/v1/models":
-            data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"}
-                    for m in self.engine.model_names()]
+            data = [
+                {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
+                for m in self.engine.model_names()
+            ]
             await _send_json(send, 200, {"object": "list", "data": data})
             return
         if method != "POST" or path not in ("/v1/chat/completions", "/v1/embeddings"):
@@ -56,7 +58,9 @@ class FakeUpstreamApp:
         model = body.get("model") if isinstance(body, dict) else None
         spec = self.engine.spec(model) if isinstance(model, str) else None
         if spec is None or not isinstance(model, str):
-            await _send_json(send, 404, _error(f"model {model!r} does not exist", "model_not_found"))
+            await _send_json(
+                send, 404, _error(f"model {model!r} does not exist", "model_not_found")
+            )
             return
         plan = self.engine.plan(model, spec, body)
         if not await _before_answer(plan, receive, send):
@@ -72,13 +76,28 @@ class FakeUpstreamApp:
         payload = orjson.dumps(self.engine.completion(model, plan))
         if plan.spec.reset_after_chunks is not None:
             # Promise the whole body, send half, then drop the connection.
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [*_JSON, (b"content-length", str(len(payload)).encode())]})
-            await send({"type": "http.response.body", "body": payload[: len(payload) // 2],
-                        "more_body": True})
-            raise UpstreamReset("fake upstream reset the connection mid-body")
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [*_JSON, (b"content-length", str(len(payload)).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [*_JSON, (b"content-length", str(len(payload)).encode())],
+                }
+            )
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": payload[: len(payload) // 2],
+                    "more_body": True,
+                }
+            )
+            raise UpstreamResetError("fake upstream reset the connection mid-body")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*_JSON, (b"content-length", str(len(payload)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
     async def _stream(self, model: str, plan: FakePlan, body: dict[str, Any], send: Send) -> None:
@@ -90,11 +109,16 @@ class FakeUpstreamApp:
         reset_at = plan.spec.reset_after_chunks
         for index, chunk in enumerate(chunks):
             if reset_at is not None and index >= reset_at:
-                raise UpstreamReset(f"fake upstream reset the stream after {index} chunks")
+                raise UpstreamResetError(f"fake upstream reset the stream after {index} chunks")
             if delay and index:
                 await asyncio.sleep(delay)
-            await send({"type": "http.response.body",
-                        "body": b"data: " + orjson.dumps(chunk) + b"\n\n", "more_body": True})
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": b"data: " + orjson.dumps(chunk) + b"\n\n",
+                    "more_body": True,
+                }
+            )
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
 
 
@@ -133,8 +157,13 @@ async def _send_json(
     send: Send, status: int, obj: Any, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
     payload = orjson.dumps(obj)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*_JSON, *(headers or ()), (b"content-length", str(len(payload)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*_JSON, *(headers or ()), (b"content-length", str(len(payload)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from functools import partial
 
 import anyio
@@ -68,7 +68,7 @@ class EventStreamResponse(Response):
         iterator = aiter(self._body)
         async with anyio.create_task_group() as group:
 
-            async def until_done(job: partial[object]) -> None:
+            async def until_done(job: Callable[[], Awaitable[None]]) -> None:
                 await job()
                 group.cancel_scope.cancel()
 
@@ -77,9 +77,7 @@ class EventStreamResponse(Response):
 
     async def _send_all(self, iterator: AsyncIterator[bytes], send: Send) -> None:
         try:
-            await send(
-                {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
-            )
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             async for chunk in iterator:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -63,9 +63,7 @@ class GatewayService:
         except AgentdeckError as error:
             self._failed(record, error)
             raise
-        self._metrics.upstream_latency.labels(deployment.id).observe(
-            time.perf_counter() - started
-        )
+        self._metrics.upstream_latency.labels(deployment.id).observe(time.perf_counter() - started)
         if reply.usage.counted:
             reply.usage = _counted_usage(body, reply.body)
         record.usage = reply.usage
@@ -94,9 +92,7 @@ class GatewayService:
         except AgentdeckError as error:
             self._failed(record, error)
             raise
-        self._metrics.upstream_latency.labels(deployment.id).observe(
-            time.perf_counter() - started
-        )
+        self._metrics.upstream_latency.labels(deployment.id).observe(time.perf_counter() - started)
 
         def settle(done: CallRecord, outcome: str, error: AgentdeckError | None) -> None:
             # What was streamed was generated and is paid for, however the stream ended.

@@ -31,7 +31,9 @@ def _delta_text(chunk: dict[str, Any]) -> str:
             function = call.get("function") if isinstance(call, dict) else None
             if isinstance(function, dict):
                 parts.extend(
-                    v for v in (function.get("name"), function.get("arguments")) if isinstance(v, str)
+                    v
+                    for v in (function.get("name"), function.get("arguments"))
+                    if isinstance(v, str)
                 )
     return "".join(parts)
 

@@ -218,9 +218,11 @@ def check_embeddings_request(body: JSON) -> str:
     elif isinstance(value, list):
         if not value:
             raise _fail("'input' must not be an empty array", "input")
-        if not all(isinstance(item, str) for item in value) and not all(
-            isinstance(item, int) and not isinstance(item, bool) for item in value
-        ) and not all(isinstance(item, list) for item in value):
+        if (
+            not all(isinstance(item, str) for item in value)
+            and not all(isinstance(item, int) and not isinstance(item, bool) for item in value)
+            and not all(isinstance(item, list) for item in value)
+        ):
             raise _fail("'input' must be a string, an array of strings, or token arrays", "input")
     else:
         raise _fail(f"'input' must be a string or an array, not {_type_name(value)}", "input")

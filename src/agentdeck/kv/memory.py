@@ -60,7 +60,7 @@ class MemoryKV:
 
     def remove(self, key: str) -> bool:
         """Delete `key`."""
-        return self._data.pop(key, None) is not None
+        return self.read(key) is not None and self._data.pop(key, None) is not None
 
     def __len__(self) -> int:
         return len(self._data)

@@ -53,16 +53,24 @@ class RedisKV:
         sha = self._shas.get(script.name)
         if sha is not None:
             try:
-                return cast(ScriptResult, await self._redis.evalsha(sha, len(keys), *full_keys, *args))  # type: ignore[misc]
+                return await self._evalsha(sha, full_keys, args)
             except NoScriptError:
                 pass  # Redis restarted or flushed its script cache: load it again below
-        sha = cast(str, await self._redis.script_load(script.lua))
-        self._shas[script.name] = sha if isinstance(sha, str) else sha.decode()
-        return cast(ScriptResult, await self._redis.evalsha(self._shas[script.name], len(keys), *full_keys, *args))  # type: ignore[misc]
+        loaded: Any = await self._redis.script_load(script.lua)
+        sha = loaded.decode() if isinstance(loaded, bytes) else str(loaded)
+        self._shas[script.name] = sha
+        return await self._evalsha(sha, full_keys, args)
+
+    async def _evalsha(
+        self, sha: str, keys: Sequence[str], args: Sequence[ScriptArg]
+    ) -> ScriptResult:
+        result: Any = await self._redis.evalsha(sha, len(keys), *keys, *args)
+        return cast(ScriptResult, result)
 
     async def publish(self, channel: str, message: bytes) -> int:
         """Publish to every subscriber on every replica."""
-        return cast(int, await self._redis.publish(self._key(channel), message))
+        receivers: Any = await self._redis.publish(self._key(channel), message)
+        return int(receivers)
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -80,11 +88,12 @@ class RedisKV:
             yield messages()
         finally:
             await pubsub.unsubscribe()
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def ping(self) -> bool:
         """True when Redis answers PING."""
-        return bool(await self._redis.ping())  # type: ignore[misc]
+        answer: Any = await self._redis.ping()
+        return bool(answer)
 
     async def aclose(self) -> None:
         """Close the connection pool."""

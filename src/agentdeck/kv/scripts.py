@@ -38,7 +38,9 @@ return total
 """INCRBY key amount, setting a TTL (ms; 0 for none) only when the key is created."""
 
 
-def _add_within_limit(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) -> list[int]:
+def _add_within_limit(
+    state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]
+) -> list[int]:
     key, amount, limit, ttl_ms = keys[0], _int(args[0]), _int(args[1]), _int(args[2])
     raw = state.read(key)
     current = int(raw) if raw is not None else 0

@@ -217,4 +217,3 @@ def _error_message(raw: bytes) -> str | None:
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-

@@ -1,0 +1,94 @@
+"""A minimal OpenAI-compatible upstream over real HTTP that records every request body.
+
+The fake upstream ignores parameters it has no use for; this one lets a test see exactly what
+the gateway sent on, and answers without `usage` so the gateway has to count tokens itself.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+RECORDED_REPLY = "recorded answer"
+
+
+def _completion(model: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-recorded",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": RECORDED_REPLY},
+                "finish_reason": "stop",
+            }
+        ],
+    }
+
+
+def _chunks(model: str) -> list[dict[str, Any]]:
+    base = {"id": "chatcmpl-recorded", "object": "chat.completion.chunk", "created": 0,
+            "model": model}
+    pieces = [{"role": "assistant", "content": ""}, {"content": "recorded "}, {"content": "answer"}]
+    out = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in pieces]
+    out.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    return out
+
+
+class RecordingUpstream:
+    """Answers POST /v1/chat/completions (whole or streamed, never with usage); keeps bodies."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                """Quiet."""
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("content-length", "0"))
+                body = json.loads(self.rfile.read(length))
+                recorder.bodies.append(body)
+                if body.get("stream"):
+                    self.send_response(200)
+                    self.send_header("content-type", "text/event-stream")
+                    self.send_header("connection", "close")
+                    self.end_headers()
+                    for chunk in _chunks(body["model"]):
+                        self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+                    self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                payload = json.dumps(_completion(body["model"])).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Base URL (with /v1) to configure as a deployment's base_url."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def start(self) -> RecordingUpstream:
+        """Serve in a background thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()

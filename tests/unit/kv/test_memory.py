@@ -1,0 +1,70 @@
+"""What only the in-process backend has: an LRU bound with an eviction count, PTTL-like ttl_ms."""
+
+from __future__ import annotations
+
+import asyncio
+
+from agentdeck.kv import MemoryKV
+
+
+async def test_lru_bound_keeps_the_most_recent_and_counts_evictions() -> None:
+    store = MemoryKV(max_entries=3)
+    for index in range(1, 6):
+        await store.set(f"k{index}", str(index).encode())
+    assert len(store) == 3
+    assert store.evictions == 2
+    assert [await store.get(f"k{index}") for index in range(1, 6)] == [
+        None,
+        None,
+        b"3",
+        b"4",
+        b"5",
+    ]
+
+
+async def test_reading_a_key_refreshes_its_recency() -> None:
+    store = MemoryKV(max_entries=3)
+    await store.set("a", b"1")
+    await store.set("b", b"2")
+    await store.set("c", b"3")
+    assert await store.get("a") == b"1"  # now b is the least recently used
+    await store.set("d", b"4")
+    assert store.evictions == 1
+    assert await store.get("b") is None
+    assert [await store.get(key) for key in ("a", "c", "d")] == [b"1", b"3", b"4"]
+
+
+async def test_overwriting_and_incr_refresh_recency_without_evicting() -> None:
+    store = MemoryKV(max_entries=2)
+    await store.set("a", b"1")
+    await store.set("b", b"2")
+    await store.set("a", b"again")  # overwrite: no eviction, a becomes most recent
+    assert store.evictions == 0
+    assert await store.incr("b") == 3  # b most recent now
+    await store.set("c", b"3")
+    assert store.evictions == 1
+    assert await store.get("a") is None
+    assert (await store.get("b"), await store.get("c")) == (b"3", b"3")
+
+
+async def test_ttl_ms_follows_redis_pttl_conventions() -> None:
+    store = MemoryKV()
+    assert store.ttl_ms("absent") == -2
+    await store.set("forever", b"v")
+    assert store.ttl_ms("forever") == -1
+    await store.set("timed", b"v", ttl_s=10)
+    assert 9_000 < store.ttl_ms("timed") <= 10_000
+    await store.set("short", b"v", ttl_s=0.05)
+    await asyncio.sleep(0.1)
+    assert store.ttl_ms("short") == -2
+
+
+async def test_expired_entries_are_dropped_when_read() -> None:
+    store = MemoryKV()
+    await store.set("short", b"v", ttl_s=0.05)
+    await store.set("kept", b"v")
+    assert len(store) == 2
+    await asyncio.sleep(0.1)
+    assert await store.get("short") is None
+    assert len(store) == 1
+
