@@ -35,20 +35,22 @@ class ConfigDocument:
         node = self.root
         line = node.start_mark.line + 1 if node is not None else None
         for part in location:
-            node = _child(node, part)
-            if node is None:
+            found = _child(node, part)
+            if found is None:
                 break
-            line = node.start_mark.line + 1
+            anchor, node = found
+            line = anchor.start_mark.line + 1
         return line
 
 
-def _child(node: yaml.Node | None, part: int | str) -> yaml.Node | None:
+def _child(node: yaml.Node | None, part: int | str) -> tuple[yaml.Node, yaml.Node] | None:
+    """The node at `part` and the node whose line names it: a mapping key, or the list item."""
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                return value  # type: ignore[no-any-return]
+                return key, value
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-        return node.value[part]  # type: ignore[no-any-return]
+        return node.value[part], node.value[part]
     return None
 
 
@@ -86,9 +88,30 @@ def validation_problems(exc: ValidationError, document: ConfigDocument | None) -
     for error in exc.errors(include_url=False):
         location = tuple(error["loc"])
         dotted = ".".join(str(part) for part in location) or "(root)"
-        line = document.line_of(location) if document is not None else None
+        line = None
+        if document is not None and _from_file(document.data, location, error):
+            line = document.line_of(location)
         message = str(error["msg"])
         if error["type"] == "extra_forbidden":
             message = "unknown setting"
         problems.append((dotted, line, message))
     return problems
+
+
+def _from_file(data: Any, location: tuple[int | str, ...], error: Any) -> bool:
+    """Whether the value pydantic rejected is the file's, not one from the environment or flags.
+
+    Errors without a value of their own (a missing field, a check of the whole tree) point at
+    the deepest place the file has on their path.
+    """
+    if error["type"] == "missing" or not location:
+        return True
+    node: Any = data
+    for part in location:
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and part < len(node)
+        ):
+            node = node[part]
+        else:
+            return False
+    return bool(node == error.get("input"))

@@ -105,12 +105,8 @@ class MemoryKV:
         queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=_SUBSCRIBER_QUEUE)
         self._subscribers.setdefault(channel, set()).add(queue)
 
-        async def messages() -> AsyncIterator[bytes]:
-            while True:
-                yield await queue.get()
-
         try:
-            yield messages()
+            yield _QueueMessages(queue)
         finally:
             subscribers = self._subscribers.get(channel)
             if subscribers is not None:
@@ -128,3 +124,16 @@ class MemoryKV:
 
 def _ms(ttl_s: float | None) -> int | None:
     return None if ttl_s is None else max(1, int(ttl_s * 1000))
+
+
+class _QueueMessages:
+    """Messages from a queue; a cancelled wait leaves it usable (unlike an async generator)."""
+
+    def __init__(self, queue: asyncio.Queue[bytes]) -> None:
+        self._queue = queue
+
+    def __aiter__(self) -> _QueueMessages:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._queue.get()

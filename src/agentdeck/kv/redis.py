@@ -78,14 +78,8 @@ class RedisKV:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(self._key(channel))
 
-        async def messages() -> AsyncIterator[bytes]:
-            async for message in pubsub.listen():
-                data: Any = message.get("data")
-                if isinstance(data, bytes):
-                    yield data
-
         try:
-            yield messages()
+            yield _PubSubMessages(pubsub)
         finally:
             await pubsub.unsubscribe()
             await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -102,3 +96,21 @@ class RedisKV:
 
 def _ms(ttl_s: float | None) -> int:
     return max(1, int(ttl_s * 1000)) if ttl_s is not None else 0
+
+
+class _PubSubMessages:
+    """Data of the messages on a redis-py PubSub; a cancelled wait leaves it usable."""
+
+    def __init__(self, pubsub: Any) -> None:
+        self._pubsub = pubsub
+
+    def __aiter__(self) -> _PubSubMessages:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while True:
+            message: Any = await self._pubsub.get_message(
+                ignore_subscribe_messages=True, timeout=None
+            )
+            if message is not None and isinstance(message.get("data"), bytes):
+                return bytes(message["data"])

@@ -67,4 +67,3 @@ async def test_expired_entries_are_dropped_when_read() -> None:
     await asyncio.sleep(0.1)
     assert await store.get("short") is None
     assert len(store) == 1
-

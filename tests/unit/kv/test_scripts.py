@@ -184,12 +184,14 @@ async def test_random_sequence_gives_identical_results_on_both_backends(
             calls.append((ADD_WITHIN_LIMIT, key, [rng.randint(-3, 8), rng.randint(0, 40), 0]))
         else:
             calls.append((INCR_WITH_TTL, key, [rng.randint(-5, 5), rng.choice([0, 60_000])]))
-    results = {}
+    results: dict[str, list[Any]] = {}
     for name, kv in (("memory", MemoryKV()), ("redis", await redis_kv_factory())):
         results[name] = [await kv.run(script, [key], args) for script, key, args in calls]
         results[name].extend([await kv.get(key) for key in ("x", "y", "z")])
     assert results["memory"] == results["redis"]
-    admitted = [r for (s, _, _), r in zip(calls, results["memory"], strict=False) if s is ADD_WITHIN_LIMIT]
+    admitted = [
+        r for (s, _, _), r in zip(calls, results["memory"], strict=False) if s is ADD_WITHIN_LIMIT
+    ]
     assert {result[0] for result in admitted} == {0, 1}  # the sequence exercises both outcomes
 
 
