@@ -46,7 +46,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         error = AgentdeckError(str(exc.detail))
         return json_bytes(error.to_json(), status=exc.status_code)
-    return json_bytes(error.to_json(), status=error.status)
+    return json_bytes(error.to_json(), status=error.status, headers=dict(exc.headers or {}))
 
 
 def create_app(settings: Settings) -> Starlette:

@@ -108,10 +108,10 @@ def _from_file(data: Any, location: tuple[int | str, ...], error: Any) -> bool:
         return True
     node: Any = data
     for part in location:
-        if (isinstance(node, dict) and part in node) or (
-            isinstance(node, list) and isinstance(part, int) and part < len(node)
-        ):
-            node = node[part]
-        else:
+        if not isinstance(node, dict | list):
+            return False
+        try:
+            node = node[part]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):
             return False
     return bool(node == error.get("input"))

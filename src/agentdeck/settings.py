@@ -7,6 +7,7 @@ names only by environment variable, are read here too (`read_credential`).
 from __future__ import annotations
 
 import os
+import re
 from contextvars import ContextVar
 from decimal import Decimal
 from pathlib import Path
@@ -129,7 +130,7 @@ class DeploymentSettings(_Section):
     @field_validator("api_key_env")
     @classmethod
     def _env_name(cls, name: str | None) -> str | None:
-        if name is not None and (not name or not name.replace("_", "").isalnum()):
+        if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise ValueError("api_key_env is the NAME of an environment variable, not a key")
         return name
 

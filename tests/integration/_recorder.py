@@ -12,30 +12,57 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 RECORDED_REPLY = "recorded answer"
+# Asking for this upstream model gets a tool call instead of text.
+TOOL_MODEL = "upstream-tools"
+TOOL_NAME = "lookup_order"
+TOOL_ARGUMENTS = '{"order_id":"A-1042","verbose":true}'
 
 
 def _completion(model: str) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": RECORDED_REPLY}
+    if model == TOOL_MODEL:
+        message = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_rec_0",
+                    "type": "function",
+                    "function": {"name": TOOL_NAME, "arguments": TOOL_ARGUMENTS},
+                }
+            ],
+        }
+    finish = "tool_calls" if model == TOOL_MODEL else "stop"
     return {
         "id": "chatcmpl-recorded",
         "object": "chat.completion",
         "created": 0,
         "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": RECORDED_REPLY},
-                "finish_reason": "stop",
-            }
-        ],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
     }
 
 
 def _chunks(model: str) -> list[dict[str, Any]]:
-    base = {"id": "chatcmpl-recorded", "object": "chat.completion.chunk", "created": 0,
-            "model": model}
-    pieces = [{"role": "assistant", "content": ""}, {"content": "recorded "}, {"content": "answer"}]
+    base = {
+        "id": "chatcmpl-recorded",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": model,
+    }
+    pieces: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+    if model == TOOL_MODEL:
+        head = {"index": 0, "id": "call_rec_0", "type": "function"}
+        half = len(TOOL_ARGUMENTS) // 2
+        pieces += [
+            {"tool_calls": [{**head, "function": {"name": TOOL_NAME, "arguments": ""}}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": TOOL_ARGUMENTS[:half]}}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": TOOL_ARGUMENTS[half:]}}]},
+        ]
+    else:
+        pieces += [{"content": "recorded "}, {"content": "answer"}]
+    finish = "tool_calls" if model == TOOL_MODEL else "stop"
     out = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in pieces]
-    out.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    out.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
     return out
 
 
@@ -49,10 +76,10 @@ class RecordingUpstream:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 """Quiet."""
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = json.loads(self.rfile.read(length))
                 recorder.bodies.append(body)

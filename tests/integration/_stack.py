@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tests.integration._recorder import RecordingUpstream
+from tests.integration._recorder import TOOL_MODEL, RecordingUpstream
 from tests.integration._support import ServerProcess, deployment
 
 MAX_BODY_BYTES = 65_536
@@ -42,6 +42,7 @@ ALIASES: dict[str, tuple[str, str, str, dict[str, Any]]] = {
     "embed": ("embedder", "0.02", "0", {}),
 }
 RECORDED_ALIAS = "recorded"
+RECORDED_TOOLS_ALIAS = "recorded-tools"
 RECORDED_PRICES = ("0.4", "1.6")
 
 
@@ -51,17 +52,18 @@ def gateway_config(upstream: ServerProcess, recorder: RecordingUpstream) -> dict
         alias: deployment(upstream, model, input_price, output_price, **extra)
         for alias, (model, input_price, output_price, extra) in ALIASES.items()
     }
-    models[RECORDED_ALIAS] = {
-        "deployments": [
-            {
-                "provider": "openai",
-                "model": "upstream-recorded",
-                "base_url": recorder.url,
-                "input_price": RECORDED_PRICES[0],
-                "output_price": RECORDED_PRICES[1],
-            }
-        ]
-    }
+    for alias, model in ((RECORDED_ALIAS, "upstream-recorded"), (RECORDED_TOOLS_ALIAS, TOOL_MODEL)):
+        models[alias] = {
+            "deployments": [
+                {
+                    "provider": "openai",
+                    "model": model,
+                    "base_url": recorder.url,
+                    "input_price": RECORDED_PRICES[0],
+                    "output_price": RECORDED_PRICES[1],
+                }
+            ]
+        }
     return {
         "server": {"max_body_bytes": MAX_BODY_BYTES},
         "models": models,
@@ -71,7 +73,7 @@ def gateway_config(upstream: ServerProcess, recorder: RecordingUpstream) -> dict
 
 def all_model_names() -> list[str]:
     """Every model the main gateway offers: aliases, fake models, and the built-in `fake`."""
-    return sorted({*ALIASES, RECORDED_ALIAS, *FAKE_MODELS, "fake"})
+    return sorted({*ALIASES, RECORDED_ALIAS, RECORDED_TOOLS_ALIAS, *FAKE_MODELS, "fake"})
 
 
 @dataclass
@@ -95,7 +97,7 @@ class Stack:
     @staticmethod
     def prices(alias: str) -> tuple[str, str]:
         """(input, output) USD per 1M tokens of `alias`."""
-        if alias == RECORDED_ALIAS:
+        if alias in (RECORDED_ALIAS, RECORDED_TOOLS_ALIAS):
             return RECORDED_PRICES
         _, input_price, output_price, _ = ALIASES[alias]
         return input_price, output_price

@@ -147,8 +147,13 @@ def spawn(name: str, args: list[str], workdir: Path, port: int, ready_path: str)
 def start_fake_upstream(workdir: Path, config: dict[str, Any]) -> ServerProcess:
     """`agentdeck fake-upstream` serving `config`'s fake models (not yet waited for)."""
     path = write_config(workdir / "upstream.yaml", config)
-    return spawn("fake-upstream", ["fake-upstream", "--config", str(path)], workdir,
-                 free_port(), "/v1/models")
+    return spawn(
+        "fake-upstream",
+        ["fake-upstream", "--config", str(path)],
+        workdir,
+        free_port(),
+        "/v1/models",
+    )
 
 
 def start_gateway(workdir: Path, config: dict[str, Any], name: str = "gateway") -> ServerProcess:
@@ -159,8 +164,9 @@ def start_gateway(workdir: Path, config: dict[str, Any], name: str = "gateway") 
     return spawn(name, ["serve", "--config", str(path)], workdir, free_port(), "/readyz")
 
 
-def deployment(upstream: ServerProcess, model: str, input_price: str, output_price: str,
-               **extra: Any) -> dict[str, Any]:
+def deployment(
+    upstream: ServerProcess, model: str, input_price: str, output_price: str, **extra: Any
+) -> dict[str, Any]:
     """One openai-provider deployment pointing at the fake upstream."""
     return {
         "deployments": [
@@ -176,8 +182,9 @@ def deployment(upstream: ServerProcess, model: str, input_price: str, output_pri
     }
 
 
-def expected_cost_micros(input_tokens: int, output_tokens: int, input_price: str,
-                         output_price: str) -> int:
+def expected_cost_micros(
+    input_tokens: int, output_tokens: int, input_price: str, output_price: str
+) -> int:
     """Cost in micro-dollars, rounded up once: prices are USD per million tokens."""
     usd = (input_tokens * Decimal(input_price) + output_tokens * Decimal(output_price)) / 10**6
     return math.ceil(usd * 10**6)
@@ -212,3 +219,34 @@ class Metrics:
     def delta(self, before: Metrics, name: str, **labels: str) -> float:
         """How much `name{labels}` moved since `before`."""
         return self.value(name, **labels) - before.value(name, **labels)
+
+    def spend_since(self, before: Metrics, deployment: str) -> tuple[float, float, float]:
+        """(input tokens, output tokens, cost in micros) counted for `deployment` since `before`."""
+        return (
+            self.delta(
+                before, "agentdeck_gateway_tokens_total", deployment=deployment, direction="input"
+            ),
+            self.delta(
+                before, "agentdeck_gateway_tokens_total", deployment=deployment, direction="output"
+            ),
+            self.delta(before, "agentdeck_gateway_cost_micros_total", deployment=deployment),
+        )
+
+    def calls_since(self, before: Metrics, alias: str, deployment: str) -> dict[str, float]:
+        """How many calls of `alias` on `deployment` ended in each outcome since `before`."""
+        return {
+            outcome: self.delta(
+                before,
+                "agentdeck_gateway_calls_total",
+                alias=alias,
+                deployment=deployment,
+                outcome=outcome,
+            )
+            for outcome in ("ok", "error", "client_closed")
+        }
+
+    def requests_since(self, before: Metrics, route: str, method: str, status: int) -> float:
+        """How many HTTP requests on `route` were answered with `status` since `before`."""
+        return self.delta(
+            before, "agentdeck_http_requests_total", route=route, method=method, status=str(status)
+        )

@@ -7,7 +7,7 @@ report.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import openai
@@ -21,13 +21,13 @@ from tests.integration._support import LIVE, start_fake_upstream, start_gateway
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
-) -> Iterator[None]:
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Attach the server logs to the report of a failed test."""
     report = yield
-    if report.failed and LIVE:  # type: ignore[attr-defined]
+    if report.failed:
         for proc in LIVE:
             text = proc.log_text()[-8000:] or "(empty)"
-            report.sections.append((f"{proc.name} log ({proc.log_path})", text))  # type: ignore[attr-defined]
+            report.sections.append((f"{proc.name} log ({proc.log_path})", text))
     return report
 
 

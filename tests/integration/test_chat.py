@@ -134,8 +134,9 @@ def test_tool_calls_are_parsed_by_the_sdk(stack: Stack, client: openai.OpenAI) -
     assert completion.usage is not None
     assert completion.usage.prompt_tokens == count_messages(messages)
     assert completion.usage.completion_tokens == completion_tokens
-    cost = expected_cost_micros(count_messages(messages), completion_tokens,
-                                *stack.prices("chat-tools"))
+    cost = expected_cost_micros(
+        count_messages(messages), completion_tokens, *stack.prices("chat-tools")
+    )
     assert int(raw.headers["x-agentdeck-cost-micros"]) == cost
 
 
@@ -155,7 +156,9 @@ def test_json_schema_response_format_is_accepted_and_parsed(client: openai.OpenA
     assert message.parsed == Weather(city="Paris", temperature_c=21)
 
 
-def test_openai_parameters_reach_the_upstream_unchanged(stack: Stack, client: openai.OpenAI) -> None:
+def test_openai_parameters_reach_the_upstream_unchanged(
+    stack: Stack, client: openai.OpenAI
+) -> None:
     schema = {
         "type": "object",
         "properties": {"answer": {"type": "string"}},
@@ -171,7 +174,7 @@ def test_openai_parameters_reach_the_upstream_unchanged(stack: Stack, client: op
     raw = client.chat.completions.with_raw_response.create(
         model=RECORDED_ALIAS,
         messages=messages,
-        response_format=response_format,  # type: ignore[arg-type]
+        response_format=response_format,
         temperature=0.3,
         top_p=0.9,
         max_completion_tokens=77,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -10,8 +11,8 @@ import httpx
 import openai
 
 from agentdeck.gateway.tokens import count_messages, count_text
-from tests.integration._recorder import RECORDED_REPLY
-from tests.integration._stack import RECORDED_ALIAS, Stack
+from tests.integration._recorder import RECORDED_REPLY, TOOL_ARGUMENTS, TOOL_NAME
+from tests.integration._stack import RECORDED_ALIAS, RECORDED_TOOLS_ALIAS, Stack
 from tests.integration._support import Metrics, chat_usage, expected_cost_micros
 
 TEN_WORDS = "one two three four five six seven eight nine ten"
@@ -32,8 +33,8 @@ def test_chunks_arrive_one_by_one_not_buffered(stack: Stack, client: openai.Open
     assert pieces == ["one two th", "ree four f", "ive six se", "ven eight ", "nine ten"]
     assert "".join(pieces) == TEN_WORDS
     times = [at for at, _ in arrivals]
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
-    assert all(gap >= 0.03 for gap in gaps), gaps  # each piece came on its own
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert sum(gap >= 0.03 for gap in gaps) >= 3, gaps  # pieces came on their own
     assert times[-1] - times[0] >= 0.16
     assert ended - times[0] >= 0.2  # the first piece was in hand well before the end
 
@@ -61,9 +62,7 @@ def test_include_usage_puts_exact_usage_on_the_final_chunk(client: openai.OpenAI
 def test_without_include_usage_no_chunk_carries_usage(stack: Stack, client: openai.OpenAI) -> None:
     messages = [{"role": "user", "content": TEN_WORDS}]
     before = Metrics.scrape(stack.url)
-    chunks = list(
-        client.chat.completions.create(model="chat-slow", messages=messages, stream=True)
-    )
+    chunks = list(client.chat.completions.create(model="chat-slow", messages=messages, stream=True))
     after = Metrics.scrape(stack.url)
 
     assert all(chunk.usage is None for chunk in chunks)
@@ -71,11 +70,8 @@ def test_without_include_usage_no_chunk_carries_usage(stack: Stack, client: open
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == TEN_WORDS
     # The gateway still asked upstream for usage and billed from it.
     prompt, answer = chat_usage(messages, TEN_WORDS)
-    labels = {"deployment": "chat-slow/0"}
-    assert after.delta(before, "agentdeck_gateway_tokens_total", direction="input", **labels) == prompt
-    assert after.delta(before, "agentdeck_gateway_tokens_total", direction="output", **labels) == answer
     cost = expected_cost_micros(prompt, answer, *stack.prices("chat-slow"))
-    assert after.delta(before, "agentdeck_gateway_cost_micros_total", **labels) == cost
+    assert after.spend_since(before, "chat-slow/0") == (prompt, answer, cost)
 
 
 def test_raw_stream_wire_format_ends_with_cost_comment_and_done(stack: Stack) -> None:
@@ -177,8 +173,60 @@ def test_stream_without_upstream_usage_is_counted(stack: Stack, client: openai.O
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == RECORDED_REPLY
     assert all(chunk.usage is None for chunk in chunks)
     prompt, answer = chat_usage(messages, RECORDED_REPLY)
-    labels = {"deployment": "recorded/0"}
-    assert after.delta(before, "agentdeck_gateway_tokens_total", direction="input", **labels) == prompt
-    assert after.delta(before, "agentdeck_gateway_tokens_total", direction="output", **labels) == answer
     cost = expected_cost_micros(prompt, answer, *stack.prices(RECORDED_ALIAS))
-    assert after.delta(before, "agentdeck_gateway_cost_micros_total", **labels) == cost
+    assert after.spend_since(before, "recorded/0") == (prompt, answer, cost)
+
+
+def test_client_disconnect_mid_stream_is_billed_once(stack: Stack) -> None:
+    messages = [{"role": "user", "content": TEN_WORDS}]
+    body = {"model": "chat-drip", "messages": messages, "stream": True}
+    before = Metrics.scrape(stack.url)
+    with httpx.stream("POST", stack.v1 + "/chat/completions", json=body, timeout=10) as response:
+        for line in response.iter_lines():
+            if '"content":"one' in line:
+                break  # leave after the first piece: closing the response drops the connection
+    deadline = time.monotonic() + 5
+    after = Metrics.scrape(stack.url)
+    while after.calls_since(before, "chat-drip", "chat-drip/0")["client_closed"] == 0:
+        assert time.monotonic() < deadline, "the abandoned stream was never settled"
+        time.sleep(0.05)
+        after = Metrics.scrape(stack.url)
+
+    assert after.calls_since(before, "chat-drip", "chat-drip/0") == {
+        "ok": 0,
+        "error": 0,
+        "client_closed": 1,
+    }
+    prompt_tokens, output_tokens, _ = after.spend_since(before, "chat-drip/0")
+    assert prompt_tokens == count_messages(messages)
+    # What the relay took from upstream before the client left: at least the first piece,
+    # far less than the whole ten-piece answer.
+    assert count_text("one ") <= output_tokens < count_text(TEN_WORDS)
+    assert after.value("agentdeck_gateway_streams_open") == 0
+
+
+def test_counted_tool_call_usage_is_the_same_whole_or_streamed(
+    stack: Stack, client: openai.OpenAI
+) -> None:
+    messages = [{"role": "user", "content": "Where is order A-1042?"}]
+    # The recorder reports no usage: the gateway counts name and arguments, like the fake does.
+    expected = (count_messages(messages), count_text(TOOL_NAME) + count_text(TOOL_ARGUMENTS))
+    cost = expected_cost_micros(*expected, *stack.prices(RECORDED_TOOLS_ALIAS))
+
+    before = Metrics.scrape(stack.url)
+    raw = client.chat.completions.with_raw_response.create(
+        model=RECORDED_TOOLS_ALIAS, messages=messages
+    )
+    middle = Metrics.scrape(stack.url)
+    streamed = list(
+        client.chat.completions.create(model=RECORDED_TOOLS_ALIAS, messages=messages, stream=True)
+    )
+    after = Metrics.scrape(stack.url)
+
+    call = (raw.parse().choices[0].message.tool_calls or [])[0]
+    assert (call.function.name, call.function.arguments) == (TOOL_NAME, TOOL_ARGUMENTS)
+    assert streamed[-1].choices[0].finish_reason == "tool_calls"
+    assert raw.headers["x-agentdeck-usage-counted"] == "true"
+    assert middle.spend_since(before, "recorded-tools/0") == (*expected, cost)
+    assert int(raw.headers["x-agentdeck-cost-micros"]) == cost
+    assert after.spend_since(middle, "recorded-tools/0") == (*expected, cost)

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from agentdeck.settings import ConfigFileError, Settings, load_settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one problem per line, never wrapped
 
 ConfigOption = typer.Option(
     None, "--config", "-c", help="YAML config file (default: $AGENTDECK_CONFIG or ./agentdeck.yaml)"

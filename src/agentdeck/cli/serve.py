@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,9 @@ from agentdeck.cli.common import ConfigOption, configure_logging, settings_or_ex
 def _run(app: Any, host: str, port: int, drain_s: float, log_level: str, access_log: bool) -> None:
     import uvicorn
 
+    # uvicorn re-raises the signal that stopped it once it has drained; with the default
+    # handler that kills the process (status -15). A drained SIGTERM is a clean exit: 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         app,
         host=host,
@@ -26,6 +30,10 @@ def _run(app: Any, host: str, port: int, drain_s: float, log_level: str, access_
         server_header=False,
         date_header=False,
     )
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def serve(

@@ -141,5 +141,6 @@ def _counted_usage(body: JSON, raw: bytes) -> Usage:
         if isinstance(message, dict):
             generated += content_text(message.get("content"))
             for call in message.get("tool_calls") or ():
-                generated += str((call.get("function") or {}).get("arguments", ""))
+                function = call.get("function") or {}
+                generated += str(function.get("name", "")) + str(function.get("arguments", ""))
     return Usage(count_messages(body.get("messages") or []), count_text(generated), counted=True)
