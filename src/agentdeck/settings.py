@@ -117,13 +117,20 @@ class DeploymentSettings(_Section):
     api_key_env: str | None = None
     input_price: Decimal = Field(default=Decimal(0), ge=0, description="USD per 1M input tokens")
     output_price: Decimal = Field(default=Decimal(0), ge=0, description="USD per 1M output tokens")
+    cached_input_price: Decimal | None = Field(
+        default=None, ge=0, description="USD per 1M input tokens read from the prompt cache"
+    )
+    cache_write_price: Decimal | None = Field(
+        default=None, ge=0, description="USD per 1M input tokens written to the prompt cache"
+    )
     timeout_s: float = Field(default=120.0, gt=0)
     headers: dict[str, str] = Field(default_factory=dict)
+    api_version: str | None = Field(default=None, description="azure: the api-version query")
 
-    @field_validator("input_price", "output_price")
+    @field_validator("input_price", "output_price", "cached_input_price", "cache_write_price")
     @classmethod
-    def _whole_micros(cls, price: Decimal) -> Decimal:
-        if (price * MICROS_PER_USD) % 1 != 0:
+    def _whole_micros(cls, price: Decimal | None) -> Decimal | None:
+        if price is not None and (price * MICROS_PER_USD) % 1 != 0:
             raise ValueError("price must have at most 6 decimal places (a micro-dollar per 1M)")
         return price
 
@@ -143,6 +150,18 @@ class DeploymentSettings(_Section):
     def output_micros_per_mtok(self) -> int:
         """Output price as integer micro-dollars per million tokens."""
         return int(self.output_price * MICROS_PER_USD)
+
+    @property
+    def cached_input_micros_per_mtok(self) -> int:
+        """Cache-read price per million tokens; the input price when none is set."""
+        price = self.input_price if self.cached_input_price is None else self.cached_input_price
+        return int(price * MICROS_PER_USD)
+
+    @property
+    def cache_write_micros_per_mtok(self) -> int:
+        """Cache-write price per million tokens; the input price when none is set."""
+        price = self.input_price if self.cache_write_price is None else self.cache_write_price
+        return int(price * MICROS_PER_USD)
 
 
 class ModelAliasSettings(_Section):

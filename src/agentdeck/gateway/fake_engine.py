@@ -149,11 +149,13 @@ class FakeEngine:
                 out.append(chunk({"tool_calls": [head]}))
                 out.extend(
                     chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
-                    for piece in _split(function["arguments"], plan.spec.chunks or 2)
+                    for piece in split_text(function["arguments"], plan.spec.chunks or 2)
                 )
             out.append(chunk({}, "tool_calls"))
         else:
-            out.extend(chunk({"content": piece}) for piece in _split(plan.text, plan.spec.chunks))
+            out.extend(
+                chunk({"content": piece}) for piece in split_text(plan.text, plan.spec.chunks)
+            )
             out.append(chunk({}, "stop"))
         if include_usage:
             out.append({**envelope, "choices": [], "usage": _usage(plan)})
@@ -201,7 +203,7 @@ def _last_user_text(messages: list[Any]) -> str:
     return ""
 
 
-def _split(text: str, pieces: int | None) -> list[str]:
+def split_text(text: str, pieces: int | None) -> list[str]:
     """`text` in `pieces` nearly equal parts, or word by word (spaces kept) when None."""
     if not text:
         return []

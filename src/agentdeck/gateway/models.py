@@ -10,11 +10,16 @@ JSON = dict[str, Any]
 
 @dataclass(slots=True)
 class Usage:
-    """Token counts for one call; `counted` is True when agentdeck estimated them itself."""
+    """Token counts for one call; `counted` is True when agentdeck estimated them itself.
+
+    `input_tokens` includes the cached ones: `cached_input_tokens` were read from the
+    provider's prompt cache and `cache_write_tokens` written to it, each priced on its own.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
     counted: bool = False
 
     @classmethod
@@ -27,8 +32,16 @@ class Usage:
         if not isinstance(prompt, int) or not isinstance(completion, int):
             return None
         details = usage.get("prompt_tokens_details")
-        cached = details.get("cached_tokens", 0) if isinstance(details, dict) else 0
-        return cls(prompt, completion, cached if isinstance(cached, int) else 0)
+        if not isinstance(details, dict):
+            return cls(prompt, completion)
+        cached = details.get("cached_tokens") or 0
+        written = details.get("cache_write_tokens") or 0
+        return cls(
+            prompt,
+            completion,
+            cached if isinstance(cached, int) else 0,
+            written if isinstance(written, int) else 0,
+        )
 
 
 @dataclass(slots=True)

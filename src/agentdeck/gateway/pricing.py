@@ -9,12 +9,17 @@ _PER_MTOK = 1_000_000
 
 
 def cost_micros(usage: Usage, deployment: DeploymentSettings) -> int:
-    """Input and output tokens at the deployment's prices, rounded up to a whole micro-dollar.
+    """Tokens at the deployment's prices (fresh input, cache reads, cache writes, output),
+    rounded up to a whole micro-dollar.
 
     Rounding up once per call means agentdeck never reports less than the provider bills.
     """
+    cached, written = usage.cached_input_tokens, usage.cache_write_tokens
+    fresh = max(0, usage.input_tokens - cached - written)
     micros_times_mtok = (
-        usage.input_tokens * deployment.input_micros_per_mtok
+        fresh * deployment.input_micros_per_mtok
+        + cached * deployment.cached_input_micros_per_mtok
+        + written * deployment.cache_write_micros_per_mtok
         + usage.output_tokens * deployment.output_micros_per_mtok
     )
     return -(-micros_times_mtok // _PER_MTOK)

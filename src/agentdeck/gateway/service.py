@@ -16,7 +16,7 @@ from agentdeck.gateway.catalog import Deployment, ModelCatalog
 from agentdeck.gateway.models import JSON, CallRecord, ChatReply, EmbeddingReply, Usage
 from agentdeck.gateway.pricing import cost_micros
 from agentdeck.gateway.router import Router
-from agentdeck.gateway.streaming import StreamRelay
+from agentdeck.gateway.streaming import OpenAIEncoder, StreamEncoder, StreamRelay
 from agentdeck.gateway.tokens import content_text, count_messages, count_text
 from agentdeck.tracing.metrics import Metrics
 
@@ -70,7 +70,9 @@ class GatewayService:
         self._charge(record, deployment)
         return reply
 
-    async def open_stream(self, body: JSON, record: CallRecord) -> StreamRelay:
+    async def open_stream(
+        self, body: JSON, record: CallRecord, encoder: StreamEncoder | None = None
+    ) -> StreamRelay:
         """Start a streamed completion and wait for its first event.
 
         Failing before the first event raises, so the client gets a plain HTTP error; after
@@ -107,7 +109,7 @@ class GatewayService:
             events,
             record,
             prompt_tokens=count_messages(body.get("messages") or []),
-            client_wants_usage=client_wants_usage,
+            encoder=encoder or OpenAIEncoder(client_wants_usage),
             on_settle=settle,
         )
 

@@ -10,7 +10,7 @@ import pytest
 
 from agentdeck.errors import AgentdeckError, UpstreamStreamBrokenError
 from agentdeck.gateway.models import CallRecord, StreamEvent
-from agentdeck.gateway.streaming import StreamRelay
+from agentdeck.gateway.streaming import OpenAIEncoder, StreamRelay
 from agentdeck.gateway.tokens import count_text
 
 
@@ -57,7 +57,7 @@ async def _relay(upstream: Upstream, wants_usage: bool) -> tuple[StreamRelay, li
         events,
         CallRecord("req_1", "a"),
         prompt_tokens=9,
-        client_wants_usage=wants_usage,
+        encoder=OpenAIEncoder(wants_usage),
         on_settle=on_settle,
     )
     return relay, settled
@@ -74,7 +74,7 @@ async def test_complete_stream_uses_reported_usage(wants_usage: bool) -> None:
     out = await _collect(relay)
     usage_sent = any(b'"usage"' in piece for piece in out)
     assert usage_sent is wants_usage
-    assert out[-2:] == [b": agentdeck-cost-micros=16\n\n", b"data: [DONE]\n\n"]
+    assert out[-1] == b": agentdeck-cost-micros=16\n\ndata: [DONE]\n\n"
     assert len(settled) == 1
     outcome, error, usage = settled[0]
     assert (outcome, error, usage.input_tokens, usage.output_tokens, usage.counted) == (

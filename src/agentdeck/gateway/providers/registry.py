@@ -13,6 +13,9 @@ from agentdeck.settings import DeploymentSettings
 _BUILTIN = {
     "fake": "agentdeck.gateway.providers.fake:FakeProvider",
     "openai": "agentdeck.gateway.providers.openai:OpenAIProvider",
+    "azure": "agentdeck.gateway.providers.azure:AzureOpenAIProvider",
+    "anthropic": "agentdeck.gateway.providers.anthropic:AnthropicProvider",
+    "gemini": "agentdeck.gateway.providers.gemini:GeminiProvider",
 }
 
 

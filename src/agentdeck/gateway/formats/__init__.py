@@ -1,0 +1,1 @@
+"""Wire formats: translation between OpenAI, Anthropic and Gemini requests, answers and streams."""

@@ -1,0 +1,232 @@
+"""Anthropic Messages requests -> the gateway's OpenAI format, and its answers back.
+
+Serves `POST /v1/messages`: a client speaking Anthropic reaches any provider. Tool-use ids are
+kept both ways, so a client can send `tool_result` blocks for the ids it received.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import orjson
+
+from agentdeck.errors import InvalidRequestError
+from agentdeck.gateway.models import JSON
+
+FINISH_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
+
+
+def _fail(message: str, param: str) -> InvalidRequestError:
+    return InvalidRequestError(message, param=param)
+
+
+def _part(block: Any, where: str) -> JSON:
+    if not isinstance(block, dict):
+        raise _fail(f"'{where}' must be an object", where)
+    kind = block.get("type")
+    if kind == "text":
+        if not isinstance(block.get("text"), str):
+            raise _fail(f"'{where}.text' must be a string", f"{where}.text")
+        return {"type": "text", "text": block["text"]}
+    if kind == "image":
+        source = block.get("source") or {}
+        if source.get("type") == "base64":
+            url = f"data:{source.get('media_type', 'image/png')};base64,{source.get('data', '')}"
+        elif source.get("type") == "url":
+            url = str(source.get("url", ""))
+        else:
+            raise _fail(f"'{where}.source.type' must be base64 or url", f"{where}.source.type")
+        return {"type": "image_url", "image_url": {"url": url}}
+    if kind == "document":
+        source = block.get("source") or {}
+        data = f"data:{source.get('media_type', 'application/pdf')};base64,{source.get('data', '')}"
+        return {"type": "file", "file": {"file_data": data}}
+    raise _fail(f"'{where}.type' {kind!r} is not supported here", f"{where}.type")
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(b.get("text", "") for b in content if isinstance(b, dict))
+    return ""
+
+
+def _user_turn(content: Any, where: str) -> list[JSON]:
+    """One Anthropic user turn: tool results become tool messages, the rest one user message."""
+    if isinstance(content, str):
+        return [{"role": "user", "content": content}]
+    if not isinstance(content, list):
+        raise _fail(f"'{where}.content' must be a string or an array of blocks", f"{where}.content")
+    out: list[JSON] = []
+    parts: list[JSON] = []
+    for index, block in enumerate(content):
+        if isinstance(block, dict) and block.get("type") == "tool_result":
+            result = block.get("content")
+            text = _text_of(result)
+            if block.get("is_error"):
+                text = f"[tool error] {text}"
+            out.append(
+                {"role": "tool", "tool_call_id": str(block.get("tool_use_id", "")), "content": text}
+            )
+        else:
+            parts.append(_part(block, f"{where}.content[{index}]"))
+    if parts:
+        out.append({"role": "user", "content": parts})
+    return out
+
+
+def _assistant_turn(content: Any, where: str) -> JSON:
+    if isinstance(content, str):
+        return {"role": "assistant", "content": content}
+    if not isinstance(content, list):
+        raise _fail(f"'{where}.content' must be a string or an array of blocks", f"{where}.content")
+    texts: list[str] = []
+    calls: list[JSON] = []
+    for block in content:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            texts.append(str(block.get("text", "")))
+        elif kind == "tool_use":
+            calls.append(
+                {
+                    "id": str(block.get("id", "")),
+                    "type": "function",
+                    "function": {
+                        "name": str(block.get("name", "")),
+                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
+                    },
+                }
+            )
+    message: JSON = {"role": "assistant", "content": "".join(texts) or None}
+    if calls:
+        message["tool_calls"] = calls
+    return message
+
+
+def _tool_choice(choice: Any) -> Any:
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind == "any":
+        return "required"
+    if kind == "tool":
+        return {"type": "function", "function": {"name": choice.get("name", "")}}
+    if kind == "none":
+        return "none"
+    return "auto"
+
+
+def _check_shape(body: JSON) -> None:
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise _fail("'model' is required and must be a string", "model")
+    max_tokens = body.get("max_tokens")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise _fail("'max_tokens' is required and must be a positive integer", "max_tokens")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _fail("'messages' is required and must be a non-empty array", "messages")
+
+
+def request_to_openai(body: JSON) -> JSON:
+    """The gateway's OpenAI request for an Anthropic Messages request (400 on a bad shape)."""
+    _check_shape(body)
+    messages: list[JSON] = []
+    system = body.get("system")
+    if system:
+        messages.append({"role": "system", "content": _text_of(system)})
+    for index, message in enumerate(body["messages"]):
+        where = f"messages[{index}]"
+        role = message.get("role") if isinstance(message, dict) else None
+        if role == "user":
+            messages.extend(_user_turn(message.get("content"), where))
+        elif role == "assistant":
+            messages.append(_assistant_turn(message.get("content"), where))
+        else:
+            raise _fail(
+                f"'{where}.role' must be 'user' or 'assistant', got {role!r}", f"{where}.role"
+            )
+    out: JSON = {"model": body["model"], "messages": messages, "max_tokens": body["max_tokens"]}
+    for key in ("temperature", "top_p", "top_k", "stream"):
+        if body.get(key) is not None:
+            out[key] = body[key]
+    if body.get("stop_sequences"):
+        out["stop"] = list(body["stop_sequences"])
+    if body.get("tools"):
+        out["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool.get("name", ""),
+                    "description": tool.get("description", ""),
+                    "parameters": tool.get("input_schema") or {"type": "object"},
+                },
+            }
+            for tool in body["tools"]
+            if isinstance(tool, dict)
+        ]
+    if body.get("tool_choice"):
+        out["tool_choice"] = _tool_choice(body["tool_choice"])
+        if body["tool_choice"].get("disable_parallel_tool_use"):
+            out["parallel_tool_calls"] = False
+    user = (body.get("metadata") or {}).get("user_id")
+    if user:
+        out["user"] = str(user)
+    return out
+
+
+def usage_to_anthropic(usage: Any) -> JSON:
+    """OpenAI usage as Anthropic usage: cached prompt tokens are reported as cache reads."""
+    usage = usage if isinstance(usage, dict) else {}
+    details = usage.get("prompt_tokens_details") or {}
+    read = int(details.get("cached_tokens") or 0)
+    written = int(details.get("cache_write_tokens") or 0)
+    return {
+        "input_tokens": max(0, int(usage.get("prompt_tokens") or 0) - read - written),
+        "output_tokens": int(usage.get("completion_tokens") or 0),
+        "cache_read_input_tokens": read,
+        "cache_creation_input_tokens": written,
+    }
+
+
+def _message_id(openai_id: str) -> str:
+    return openai_id if openai_id.startswith("msg_") else "msg_" + secrets.token_hex(12)
+
+
+def response_to_anthropic(answer: JSON, model: str) -> JSON:
+    """An Anthropic Message equivalent to an OpenAI chat.completion."""
+    choice = (answer.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    content: list[JSON] = []
+    text = message.get("content")
+    if isinstance(text, str) and text:
+        content.append({"type": "text", "text": text})
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {}
+        try:
+            arguments = orjson.loads(function.get("arguments") or "{}")
+        except orjson.JSONDecodeError:
+            arguments = {"_raw_arguments": function.get("arguments")}
+        content.append(
+            {
+                "type": "tool_use",
+                "id": call.get("id", ""),
+                "name": function.get("name", ""),
+                "input": arguments,
+            }
+        )
+    return {
+        "id": _message_id(str(answer.get("id", ""))),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": FINISH_REASONS.get(choice.get("finish_reason") or "stop", "end_turn"),
+        "stop_sequence": None,
+        "usage": usage_to_anthropic(answer.get("usage")),
+    }
