@@ -19,6 +19,7 @@ from agentdeck.db.instance import ensure_installation_id
 from agentdeck.errors import AgentdeckError, MethodNotAllowedError, NotFoundError, http_status
 from agentdeck.gateway.catalog import ModelCatalog
 from agentdeck.gateway.http import json_bytes
+from agentdeck.gateway.messages_routes import MessagesRoutes
 from agentdeck.gateway.router import Router
 from agentdeck.gateway.routes import GatewayRoutes
 from agentdeck.gateway.service import GatewayService
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> Starlette:
     gateway = GatewayService(catalog, Router(), metrics)
     routes = [
         *GatewayRoutes(gateway, settings.server.max_body_bytes).routes(),
+        *MessagesRoutes(gateway, settings.server.max_body_bytes).routes(),
         *HealthRoutes(runtime, metrics).routes(),
     ]
 

@@ -43,7 +43,7 @@ class GatewayRoutes:
                 relay, headers={"x-agentdeck-deployment": record.deployment_id}
             )
         reply = await self._service.chat(body, record)
-        return json_bytes(reply.body, headers=_call_headers(record))
+        return json_bytes(reply.body, headers=call_headers(record))
 
     async def embeddings(self, request: Request) -> Response:
         """POST /v1/embeddings."""
@@ -51,14 +51,15 @@ class GatewayRoutes:
         model = check_embeddings_request(body)
         record = CallRecord(request_id=request.scope[REQUEST_ID_KEY], alias=model)
         reply = await self._service.embed(body, record)
-        return json_bytes(reply.body, headers=_call_headers(record))
+        return json_bytes(reply.body, headers=call_headers(record))
 
     async def models(self, request: Request) -> Response:
         """GET /v1/models: every alias a client may use."""
         return json_bytes(self._service.models_body())
 
 
-def _call_headers(record: CallRecord) -> dict[str, str]:
+def call_headers(record: CallRecord) -> dict[str, str]:
+    """The x-agentdeck-* headers of a whole answer: deployment, cost, whether usage was counted."""
     return {
         "x-agentdeck-deployment": record.deployment_id,
         "x-agentdeck-cost-micros": str(record.cost_micros),

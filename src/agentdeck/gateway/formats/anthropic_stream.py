@@ -6,9 +6,9 @@ from typing import Any
 
 import orjson
 
-from agentdeck.errors import AgentdeckError
-from agentdeck.gateway.formats.anthropic_in import FINISH_REASONS, usage_to_anthropic
-from agentdeck.gateway.models import JSON
+from agentdeck.errors import AgentdeckError, http_status
+from agentdeck.gateway.formats.anthropic_in import FINISH_REASONS
+from agentdeck.gateway.models import JSON, CallRecord, StreamEvent
 
 
 def event(kind: str, payload: JSON) -> bytes:
@@ -31,7 +31,6 @@ class AnthropicStreamEncoder:
         self._block: tuple[str, int] | None = None  # ("text", -1) or ("tool", openai index)
         self._index = -1
         self._stop_reason = "end_turn"
-        self._usage: JSON | None = None
 
     def _start(self) -> list[bytes]:
         if self._started:
@@ -68,11 +67,10 @@ class AnthropicStreamEncoder:
         self._block = None
         return [event("content_block_stop", {"index": self._index})]
 
-    def chunk(self, chunk: JSON) -> bytes:
-        """The Anthropic events for one OpenAI chunk, concatenated (often empty)."""
+    def chunk(self, stream_event: StreamEvent) -> bytes | None:
+        """The Anthropic events for one OpenAI chunk, concatenated (often none)."""
+        chunk = stream_event.chunk
         out = self._start()
-        if isinstance(chunk.get("usage"), dict):
-            self._usage = chunk["usage"]
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
             text = delta.get("content")
@@ -89,7 +87,7 @@ class AnthropicStreamEncoder:
                 out += self._tool_delta(call)
             if choice.get("finish_reason"):
                 self._stop_reason = FINISH_REASONS.get(choice["finish_reason"], "end_turn")
-        return b"".join(out)
+        return b"".join(out) or None
 
     def _tool_delta(self, call: Any) -> list[bytes]:
         out: list[bytes] = []
@@ -119,10 +117,18 @@ class AnthropicStreamEncoder:
             )
         return out
 
-    def finish(self, usage: JSON | None) -> bytes:
+    def finish(self, record: CallRecord) -> bytes:
         """message_delta (stop reason, final usage) and message_stop."""
         out = self._start() + self._close()
-        final = usage_to_anthropic(usage or self._usage or {})
+        usage = record.usage
+        final = {
+            "input_tokens": max(
+                0, usage.input_tokens - usage.cached_input_tokens - usage.cache_write_tokens
+            ),
+            "output_tokens": usage.output_tokens,
+            "cache_read_input_tokens": usage.cached_input_tokens,
+            "cache_creation_input_tokens": usage.cache_write_tokens,
+        }
         out.append(
             event(
                 "message_delta",
@@ -137,4 +143,33 @@ class AnthropicStreamEncoder:
 
     def error(self, error: AgentdeckError) -> bytes:
         """An Anthropic `error` event for a failure mid-stream."""
-        return event("error", {"error": {"type": "api_error", "message": error.message}})
+        return event(
+            "error", {"error": {"type": error_type(http_status(error)), "message": error.message}}
+        )
+
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+
+
+def error_type(status: int) -> str:
+    """The Anthropic error type for an HTTP status."""
+    return _ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+
+
+def error_body(error: AgentdeckError) -> bytes:
+    """An error in the Anthropic shape: {"type": "error", "error": {"type", "message"}}."""
+    return orjson.dumps(
+        {
+            "type": "error",
+            "error": {"type": error_type(http_status(error)), "message": error.message},
+        }
+    )
