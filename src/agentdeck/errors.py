@@ -85,12 +85,12 @@ class PayloadTooLargeError(AgentdeckError):
     code = "request_too_large"
 
 
-class UnsupportedMediaTypeError(AgentdeckError):
-    """The request body is not JSON."""
+class ClientClosedError(AgentdeckError):
+    """The client went away before its request was read; nobody will see the answer."""
 
-    status = 415
+    status = 499
     type = "invalid_request_error"
-    code = "unsupported_media_type"
+    code = "client_closed_request"
 
 
 class UpstreamError(AgentdeckError):
@@ -143,14 +143,6 @@ class UpstreamStreamBrokenError(UpstreamError):
     """The provider's stream ended before it was complete."""
 
     code = "upstream_stream_broken"
-
-
-class ServiceUnavailableError(AgentdeckError):
-    """agentdeck itself cannot serve now (shutting down, store unreachable)."""
-
-    status = 503
-    type = "server_error"
-    code = "service_unavailable"
 
 
 class ConfigurationError(AgentdeckError):

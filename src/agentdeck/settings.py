@@ -126,6 +126,9 @@ class DeploymentSettings(_Section):
     timeout_s: float = Field(default=120.0, gt=0)
     headers: dict[str, str] = Field(default_factory=dict)
     api_version: str | None = Field(default=None, description="azure: the api-version query")
+    stream_usage: bool = Field(
+        default=True, description="ask the upstream for a usage chunk on every stream"
+    )
 
     @field_validator("input_price", "output_price", "cached_input_price", "cache_write_price")
     @classmethod

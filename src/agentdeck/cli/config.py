@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
-from agentdeck.cli.common import print_problems
+from agentdeck.cli.common import console, print_problems
+from agentdeck.errors import AgentdeckError
+from agentdeck.gateway.catalog import ModelCatalog
 from agentdeck.settings import ConfigFileError, load_settings
 
 app = typer.Typer(help="Work with configuration files.", no_args_is_help=True)
@@ -19,6 +21,11 @@ def check(file: Path = typer.Argument(..., help="the YAML config file to validat
         settings = load_settings(file)
     except ConfigFileError as exc:
         print_problems(exc)
+        raise typer.Exit(1) from exc
+    try:
+        ModelCatalog(settings)  # builds every provider: an unknown one is named here
+    except AgentdeckError as exc:
+        console.print(f"{file}: {exc.message}", highlight=False)
         raise typer.Exit(1) from exc
     aliases = len(settings.models)
     deployments = sum(len(spec.deployments) for spec in settings.models.values())

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from agentdeck.cli.common import ConfigOption, configure_logging, settings_or_exit
+from agentdeck.cli.common import ConfigOption, configure_logging, console, settings_or_exit
 
 
 def _run(app: Any, host: str, port: int, drain_s: float, log_level: str, access_log: bool) -> None:
@@ -50,9 +50,15 @@ def serve(
     settings = settings_or_exit(config, **({"server": server} if server else {}))
     configure_logging(settings.log_level)
     from agentdeck.app import create_app
+    from agentdeck.errors import AgentdeckError
 
+    try:
+        app = create_app(settings)
+    except AgentdeckError as exc:
+        console.print(f"[red]cannot start:[/red] {exc.message}", highlight=False)
+        raise typer.Exit(2) from exc
     _run(
-        create_app(settings),
+        app,
         settings.server.host,
         settings.server.port,
         settings.server.drain_timeout_s,

@@ -70,7 +70,8 @@ class FakeEngine:
 
     def plan(self, model: str, spec: FakeModelSettings, body: JSON) -> FakePlan:
         """Decide this request's outcome; counts the request for `replies` and `fail_times`."""
-        nth = next(self._served.setdefault(model, itertools.count()))
+        counter_key = model if "messages" in body else model + ":embeddings"
+        nth = next(self._served.setdefault(counter_key, itertools.count()))
         failure = None
         if spec.fail_status is not None and (spec.fail_times is None or nth < spec.fail_times):
             failure = FakeFailure(spec.fail_status, spec.fail_message, spec.retry_after_s)
@@ -136,7 +137,8 @@ class FakeEngine:
                 ],
             }
 
-        out = [chunk({"role": "assistant", "content": ""})]
+        # OpenAI opens a tool-call stream with null content, a text stream with "".
+        out = [chunk({"role": "assistant", "content": None if plan.tool_calls else ""})]
         if plan.tool_calls:
             for index, call in enumerate(plan.tool_calls):
                 function = call["function"]

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from functools import partial
 
 import anyio
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from agentdeck.errors import InvalidRequestError, PayloadTooLargeError
+from agentdeck.errors import ClientClosedError, InvalidRequestError, PayloadTooLargeError
 
 JSON_TYPE = "application/json"
 
@@ -19,22 +19,24 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it passes `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise InvalidRequestError("content-length header is not a number", param="body")
         if int(declared) > limit:
             raise PayloadTooLargeError(
                 f"request body is {declared} bytes; the limit is {limit} bytes", param="body"
             )
-        return await request.body()
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(
-                f"request body is over the limit of {limit} bytes", param="body"
-            )
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLargeError(
+                    f"request body is over the limit of {limit} bytes", param="body"
+                )
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise ClientClosedError("the client closed the connection while sending") from exc
     return b"".join(chunks)
 
 
@@ -82,10 +84,13 @@ class EventStreamResponse(Response):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
+            # Shielded: the accounting must run even when the client is gone or we are
+            # being cancelled. The body's own aclose covers a stream never started.
             with anyio.CancelScope(shield=True):
-                aclose = getattr(iterator, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+                for closable in (iterator, self._body):
+                    aclose = getattr(closable, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:

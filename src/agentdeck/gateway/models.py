@@ -27,21 +27,23 @@ class Usage:
         """Read an OpenAI `usage` object; None when it is absent or malformed."""
         if not isinstance(usage, dict):
             return None
-        prompt = usage.get("prompt_tokens")
-        completion = usage.get("completion_tokens", 0)
-        if not isinstance(prompt, int) or not isinstance(completion, int):
+        prompt = _count(usage.get("prompt_tokens"))
+        completion = _count(usage.get("completion_tokens", 0))
+        if prompt is None or completion is None:
             return None
         details = usage.get("prompt_tokens_details")
         if not isinstance(details, dict):
             return cls(prompt, completion)
-        cached = details.get("cached_tokens") or 0
-        written = details.get("cache_write_tokens") or 0
-        return cls(
-            prompt,
-            completion,
-            cached if isinstance(cached, int) else 0,
-            written if isinstance(written, int) else 0,
-        )
+        cached = _count(details.get("cached_tokens")) or 0
+        written = _count(details.get("cache_write_tokens")) or 0
+        return cls(prompt, completion, min(cached, prompt), min(written, prompt - cached))
+
+
+def _count(value: Any) -> int | None:
+    """A token count as reported: a non-negative integer, else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
 
 
 @dataclass(slots=True)

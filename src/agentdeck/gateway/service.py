@@ -16,8 +16,13 @@ from agentdeck.gateway.catalog import Deployment, ModelCatalog
 from agentdeck.gateway.models import JSON, CallRecord, ChatReply, EmbeddingReply, Usage
 from agentdeck.gateway.pricing import cost_micros
 from agentdeck.gateway.router import Router
-from agentdeck.gateway.streaming import OpenAIEncoder, StreamEncoder, StreamRelay
-from agentdeck.gateway.tokens import content_text, count_messages, count_text
+from agentdeck.gateway.streaming import (
+    OpenAIEncoder,
+    StreamEncoder,
+    StreamRelay,
+    generated_text,
+)
+from agentdeck.gateway.tokens import count_messages, count_text
 from agentdeck.tracing.metrics import Metrics
 
 
@@ -28,6 +33,7 @@ class GatewayService:
         self._catalog = catalog
         self._router = router
         self._metrics = metrics
+        self._models_body: bytes | None = None
 
     def _route(self, body: JSON, record: CallRecord) -> Deployment:
         alias = self._catalog.resolve(record.alias)
@@ -82,7 +88,8 @@ class GatewayService:
         options = body.get("stream_options") or {}
         client_wants_usage = options.get("include_usage") is True
         # Always ask for usage: cost is taken from it; the relay hides it if the client did not ask.
-        body["stream_options"] = {**options, "include_usage": True}
+        if deployment.settings.stream_usage:
+            body["stream_options"] = {**options, "include_usage": True}
         started = time.perf_counter()
         events = aiter(deployment.provider.stream_chat(body))
         try:
@@ -108,7 +115,7 @@ class GatewayService:
             first,
             events,
             record,
-            prompt_tokens=count_messages(body.get("messages") or []),
+            prompt_tokens=lambda: count_messages(body.get("messages") or []),
             encoder=encoder or OpenAIEncoder(client_wants_usage),
             on_settle=settle,
         )
@@ -126,23 +133,18 @@ class GatewayService:
         return reply
 
     def models_body(self) -> bytes:
-        """The OpenAI `GET /v1/models` list of every alias."""
-        data: list[dict[str, Any]] = [
-            {"id": alias.name, "object": "model", "created": 0, "owned_by": alias.owned_by}
-            for alias in self._catalog.aliases()
-        ]
-        return orjson.dumps({"object": "list", "data": data})
+        """The OpenAI `GET /v1/models` list of every alias (built once: the catalog is fixed)."""
+        if self._models_body is None:
+            data: list[dict[str, Any]] = [
+                {"id": alias.name, "object": "model", "created": 0, "owned_by": alias.owned_by}
+                for alias in self._catalog.aliases()
+            ]
+            self._models_body = orjson.dumps({"object": "list", "data": data})
+        return self._models_body
 
 
 def _counted_usage(body: JSON, raw: bytes) -> Usage:
     """Usage estimated from the request and answer when the upstream reported none."""
     parsed = orjson.loads(raw)
-    generated = ""
-    for choice in parsed.get("choices") or ():
-        message = choice.get("message") if isinstance(choice, dict) else None
-        if isinstance(message, dict):
-            generated += content_text(message.get("content"))
-            for call in message.get("tool_calls") or ():
-                function = call.get("function") or {}
-                generated += str(function.get("name", "")) + str(function.get("arguments", ""))
+    generated = generated_text(parsed, "message") if isinstance(parsed, dict) else ""
     return Usage(count_messages(body.get("messages") or []), count_text(generated), counted=True)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
-from agentdeck.errors import AgentdeckError, UpstreamError
+from agentdeck.errors import AgentdeckError, UpstreamError, UpstreamStreamBrokenError
 from agentdeck.gateway.models import CallRecord, StreamEvent, Usage
-from agentdeck.gateway.tokens import count_text
+from agentdeck.gateway.tokens import StreamingTokenCounter
+
+log = logging.getLogger(__name__)
 
 DONE = b"data: [DONE]\n\n"
 
@@ -17,17 +20,20 @@ def sse(data: bytes) -> bytes:
     return b"data: " + data + b"\n\n"
 
 
-def _delta_text(chunk: dict[str, Any]) -> str:
-    """The generated text (content and tool-call arguments) carried by one chunk."""
+def generated_text(answer: dict[str, Any], key: str = "delta") -> str:
+    """The generated text (content, tool-call names and arguments) in a chunk's deltas, or with
+    `key="message"` in a whole answer's messages; malformed parts are skipped."""
     parts: list[str] = []
-    for choice in chunk.get("choices") or ():
-        delta = choice.get("delta") if isinstance(choice, dict) else None
+    choices = answer.get("choices")
+    for choice in choices if isinstance(choices, list) else ():
+        delta = choice.get(key) if isinstance(choice, dict) else None
         if not isinstance(delta, dict):
             continue
         content = delta.get("content")
         if isinstance(content, str):
             parts.append(content)
-        for call in delta.get("tool_calls") or ():
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():
             function = call.get("function") if isinstance(call, dict) else None
             if isinstance(function, dict):
                 parts.extend(
@@ -80,8 +86,9 @@ class StreamRelay:
     """Passes events through as they arrive; takes usage from the final chunk or counts it.
 
     `on_settle(record, outcome, error)` runs exactly once: at the end of the stream
-    (`ok`), on an upstream failure (`error`), or when the client went away mid-stream
-    (`client_closed`, from the `finally` that closing or cancelling the iterator runs).
+    (`ok`), on a failure (`error`), or when the client went away (`client_closed`: the
+    response calls `aclose`, which also covers a client gone before the first byte).
+    Generated text is counted chunk by chunk, so nothing holds the whole stream.
     """
 
     def __init__(
@@ -90,7 +97,7 @@ class StreamRelay:
         rest: AsyncIterator[StreamEvent],
         record: CallRecord,
         *,
-        prompt_tokens: int,
+        prompt_tokens: Callable[[], int],
         encoder: StreamEncoder,
         on_settle: Callable[[CallRecord, str, AgentdeckError | None], None],
     ) -> None:
@@ -101,14 +108,14 @@ class StreamRelay:
         self._encoder = encoder
         self._on_settle = on_settle
         self._reported: Usage | None = None
-        self._generated: list[str] = []
+        self._output = StreamingTokenCounter()
         self._settled = False
 
     def _take(self, event: StreamEvent) -> bytes | None:
         usage = Usage.from_openai(event.chunk.get("usage"))
         if usage is not None:
             self._reported = usage
-        self._generated.append(_delta_text(event.chunk))
+        self._output.add(generated_text(event.chunk))
         return self._encoder.chunk(event)
 
     def _settle(self, outcome: str, error: AgentdeckError | None) -> None:
@@ -116,7 +123,7 @@ class StreamRelay:
             return
         self._settled = True
         self._record.usage = self._reported or Usage(
-            self._prompt_tokens, count_text("".join(self._generated)), counted=True
+            self._prompt_tokens(), self._output.total, counted=True
         )
         self._on_settle(self._record, outcome, error)
 
@@ -136,10 +143,27 @@ class StreamRelay:
             self._settle("error", error)
             yield self._encoder.error(error)
             return
+        except Exception as exc:
+            # A bug, or an upstream chunk no check foresaw: the client still gets an error
+            # event rather than a cut connection, and the call is settled and logged.
+            log.exception("stream %s failed", self._record.request_id)
+            failure = UpstreamStreamBrokenError(f"stream failed: {type(exc).__name__}")
+            self._settle("error", failure)
+            yield self._encoder.error(failure)
+            return
         finally:
-            self._settle("ok" if completed else "client_closed", None)
-            await _close(self._rest)
+            try:
+                self._settle("ok" if completed else "client_closed", None)
+            finally:
+                await _close(self._rest)
         yield self._encoder.finish(self._record)
+
+    async def aclose(self) -> None:
+        """Settle as `client_closed` if nothing else did, and close the upstream stream."""
+        try:
+            self._settle("client_closed", None)
+        finally:
+            await _close(self._rest)
 
 
 async def _close(events: AsyncIterator[StreamEvent]) -> None:

@@ -46,3 +46,38 @@ def count_messages(messages: list[Any]) -> int:
                 total += count_text(str(function.get("name", "")))
                 total += count_text(str(function.get("arguments", "")))
     return total
+
+
+_TRAILING_RUN = re.compile(r"[^\W_]+\Z", re.UNICODE)
+
+
+class StreamingTokenCounter:
+    """`count_text` over text that arrives in pieces, in constant memory.
+
+    A run of letters and digits is cut into pieces of four from its start, so a run split
+    across two chunks must not be counted as two runs. The counter keeps back the trailing
+    run's last (at most three) characters, and the total equals `count_text` of the whole.
+    """
+
+    def __init__(self) -> None:
+        self._tokens = 0
+        self._carry = ""
+
+    def add(self, text: str) -> None:
+        """Count another piece of the text."""
+        if not text:
+            return
+        text = self._carry + text
+        run = _TRAILING_RUN.search(text)
+        if run is None:
+            self._tokens += count_text(text)
+            self._carry = ""
+            return
+        whole = len(run.group()) - len(run.group()) % 4
+        self._tokens += count_text(text[: run.start()]) + whole // 4
+        self._carry = run.group()[whole:]
+
+    @property
+    def total(self) -> int:
+        """Tokens in everything added so far."""
+        return self._tokens + (1 if self._carry else 0)

@@ -16,6 +16,8 @@ from agentdeck.gateway.models import JSON
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _TOOL_CHOICES = frozenset({"none", "auto", "required"})
 _RESPONSE_FORMATS = frozenset({"text", "json_object", "json_schema"})
+MAX_EMBEDDING_DIMENSIONS = 8192
+MAX_EMBEDDING_INPUTS = 2048
 _PART_TYPES = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
 
 
@@ -232,4 +234,13 @@ def check_embeddings_request(body: JSON) -> str:
             f"'encoding_format' must be 'float' or 'base64', got {encoding!r}", "encoding_format"
         )
     _positive_int(body, "dimensions")
+    if (body.get("dimensions") or 0) > MAX_EMBEDDING_DIMENSIONS:
+        raise _fail(
+            f"'dimensions' must be at most {MAX_EMBEDDING_DIMENSIONS}, got {body['dimensions']}",
+            "dimensions",
+        )
+    if isinstance(value, list) and len(value) > MAX_EMBEDDING_INPUTS:
+        raise _fail(
+            f"'input' may hold at most {MAX_EMBEDDING_INPUTS} items, got {len(value)}", "input"
+        )
     return model

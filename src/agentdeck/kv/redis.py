@@ -18,7 +18,14 @@ class RedisKV:
     def __init__(self, url: str, *, prefix: str = "agentdeck:") -> None:
         from redis.asyncio import Redis
 
-        self._redis = Redis.from_url(url, decode_responses=False, health_check_interval=30)
+        # Bounded waits: a Redis that stops answering must fail calls, not hang them.
+        self._redis = Redis.from_url(
+            url,
+            decode_responses=False,
+            health_check_interval=30,
+            socket_timeout=5.0,
+            socket_connect_timeout=2.0,
+        )
         self._prefix = prefix
         self._shas: dict[str, str] = {}
 
@@ -81,8 +88,10 @@ class RedisKV:
         try:
             yield _PubSubMessages(pubsub)
         finally:
-            await pubsub.unsubscribe()
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            try:
+                await pubsub.unsubscribe()
+            finally:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def ping(self) -> bool:
         """True when Redis answers PING."""

@@ -9,7 +9,12 @@ import pytest
 
 from agentdeck.gateway.models import Usage
 from agentdeck.gateway.pricing import cost_micros
-from agentdeck.gateway.tokens import content_text, count_messages, count_text
+from agentdeck.gateway.tokens import (
+    StreamingTokenCounter,
+    content_text,
+    count_messages,
+    count_text,
+)
 from agentdeck.settings import DeploymentSettings
 
 
@@ -66,3 +71,21 @@ def test_token_estimates_are_deterministic() -> None:
     ]
     # 3 framing tokens per message + "be" "brie" "f" + "f" + "{" "}"
     assert count_messages(messages) == 3 + 3 + 3 + 1 + 2
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        ["hel", "lo wor", "ld"],
+        ["abcdefghij", "klm", "n", "", "op qr"],
+        ['{"ci', 'ty": "Os', 'lo"}'],
+        ["snake_", "case", "_name", "  x"],
+        ["日本", "語の", "テキスト", "!"],
+        list("a long sentence, split into single characters."),
+    ],
+)
+def test_streaming_counter_equals_counting_the_whole(pieces: list[str]) -> None:
+    counter = StreamingTokenCounter()
+    for piece in pieces:
+        counter.add(piece)
+    assert counter.total == count_text("".join(pieces))

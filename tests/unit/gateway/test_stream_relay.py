@@ -56,7 +56,7 @@ async def _relay(upstream: Upstream, wants_usage: bool) -> tuple[StreamRelay, li
         await anext(events),
         events,
         CallRecord("req_1", "a"),
-        prompt_tokens=9,
+        prompt_tokens=lambda: 9,
         encoder=OpenAIEncoder(wants_usage),
         on_settle=on_settle,
     )
@@ -112,3 +112,22 @@ async def test_client_leaving_settles_once_and_closes_upstream() -> None:
     assert [s[0] for s in settled] == ["client_closed"]
     assert settled[0][2].output_tokens == count_text("ab")
     assert upstream.closed
+
+
+async def test_closing_before_the_first_chunk_still_settles() -> None:
+    upstream = Upstream([_content("a"), _content("b")])
+    relay, settled = await _relay(upstream, wants_usage=False)
+    await relay.aclose()  # the client left before the response started
+    await relay.aclose()  # and a second close changes nothing
+    assert [s[0] for s in settled] == ["client_closed"]
+    assert upstream.closed
+
+
+async def test_an_unexpected_failure_mid_stream_becomes_an_error_event() -> None:
+    upstream = Upstream([_content("a")], fail=KeyError("surprise"))
+    relay, settled = await _relay(upstream, wants_usage=False)
+    out = await _collect(relay)
+    error = orjson.loads(out[-1][6:])["error"]
+    assert error["code"] == "upstream_stream_broken"
+    assert error["message"] == "stream failed: KeyError"
+    assert [s[0] for s in settled] == ["error"]

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import orjson
 
@@ -53,13 +54,13 @@ class AnthropicProvider:
         """Stream /v1/messages, yielding OpenAI chunks as Anthropic events arrive."""
         request = request_to_anthropic(body, self.deployment.model)
         translator = AnthropicStreamToOpenAI()
-        async for _, event in self._http.post_events(self._url, request):
-            if not isinstance(event, dict):
-                continue
-            for chunk in translator.feed(event):
-                yield StreamEvent(orjson.dumps(chunk), chunk)
-            if event.get("type") == "message_stop":
-                return
+        events = self._http.post_events(self._url, request)
+        async with aclosing(events):  # releases the connection as soon as we stop
+            async for _, event in events:
+                for chunk in translator.feed(event):
+                    yield StreamEvent(orjson.dumps(chunk), chunk)
+                if event.get("type") == "message_stop":
+                    return
         raise self._http.broken("ended the stream before message_stop")
 
     async def embed(self, body: JSON) -> EmbeddingReply:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import struct
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import orjson
 
@@ -52,10 +53,11 @@ class GeminiProvider:
     async def stream_chat(self, body: JSON) -> AsyncIterator[StreamEvent]:
         """POST :streamGenerateContent?alt=sse, yielding OpenAI chunks."""
         translator = GeminiStreamToOpenAI(self.deployment.model)
-        async for _, answer in self._http.post_events(
+        events = self._http.post_events(
             f"{self._model_url}:streamGenerateContent", request_to_gemini(body), {"alt": "sse"}
-        ):
-            if isinstance(answer, dict):
+        )
+        async with aclosing(events):  # releases the connection as soon as we stop
+            async for _, answer in events:
                 for chunk in translator.feed(answer):
                     yield StreamEvent(orjson.dumps(chunk), chunk)
         if not translator.finished:

@@ -6,11 +6,12 @@ and body shapes, not in how connections, timeouts, error statuses and SSE are ha
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
 import orjson
+from aiohttp.http_exceptions import HttpProcessingError
 
 from agentdeck.errors import (
     ConfigurationError,
@@ -23,6 +24,10 @@ from agentdeck.settings import DeploymentSettings, read_credential
 
 _CONNECT_TIMEOUT_S = 10.0
 _MAX_LINE_BYTES = 4 * 1024 * 1024
+_MAX_ERROR_BODY = 64 * 1024
+# What a broken or malformed HTTP exchange raises: aiohttp's client errors, and its parser's
+# errors (a line over the limit), which are not ClientErrors.
+_BROKEN = (aiohttp.ClientError, HttpProcessingError, ValueError)
 
 
 class HTTPUpstream:
@@ -46,6 +51,13 @@ class HTTPUpstream:
             **deployment.headers,
         }
         self._missing_credential: str | None = None
+        self._whole_timeout = aiohttp.ClientTimeout(
+            total=deployment.timeout_s, sock_connect=_CONNECT_TIMEOUT_S
+        )
+        # A stream may run long; what must not happen is a long silence.
+        self._stream_timeout = aiohttp.ClientTimeout(
+            sock_connect=_CONNECT_TIMEOUT_S, sock_read=deployment.timeout_s
+        )
         if deployment.api_key_env and credential_header:
             key = read_credential(deployment.api_key_env)
             if key is None:
@@ -68,16 +80,6 @@ class HTTPUpstream:
             )
         return self._session
 
-    def _timeout(self, streaming: bool) -> aiohttp.ClientTimeout:
-        if streaming:
-            # A stream may run long; what must not happen is a long silence.
-            return aiohttp.ClientTimeout(
-                sock_connect=_CONNECT_TIMEOUT_S, sock_read=self.deployment.timeout_s
-            )
-        return aiohttp.ClientTimeout(
-            total=self.deployment.timeout_s, sock_connect=_CONNECT_TIMEOUT_S
-        )
-
     def _timed_out(self, what: str = "did not answer") -> UpstreamTimeoutError:
         return UpstreamTimeoutError(
             f"upstream {self.deployment.id} {what} within {self.deployment.timeout_s}s"
@@ -89,11 +91,14 @@ class HTTPUpstream:
         """POST `body` as JSON; a response with an error status is raised as an UpstreamError."""
         try:
             response = await self._client().post(
-                url, data=orjson.dumps(body), params=params, timeout=self._timeout(streaming)
+                url,
+                data=orjson.dumps(body),
+                params=params,
+                timeout=self._stream_timeout if streaming else self._whole_timeout,
             )
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise self._timed_out() from exc
-        except aiohttp.ClientError as exc:
+        except _BROKEN as exc:
             raise UpstreamError(
                 f"upstream {self.deployment.id} could not be reached: {describe(exc)}"
             ) from exc
@@ -103,8 +108,8 @@ class HTTPUpstream:
 
     async def _raise_for_status(self, response: aiohttp.ClientResponse) -> None:
         try:
-            raw = await response.read()
-        except (aiohttp.ClientError, TimeoutError):
+            raw = await response.content.read(_MAX_ERROR_BODY)
+        except (*_BROKEN, TimeoutError):
             raw = b""
         finally:
             response.release()
@@ -122,7 +127,7 @@ class HTTPUpstream:
             raw = await response.read()
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise self._timed_out() from exc
-        except aiohttp.ClientError as exc:
+        except _BROKEN as exc:
             raise UpstreamStreamBrokenError(
                 f"upstream {self.deployment.id} broke off its answer: {describe(exc)}"
             ) from exc
@@ -137,7 +142,7 @@ class HTTPUpstream:
 
     async def post_events(
         self, url: str, body: Any, params: Mapping[str, str] | None = None
-    ) -> AsyncIterator[tuple[bytes, Any]]:
+    ) -> AsyncGenerator[tuple[bytes, Any], None]:
         """POST and yield each server-sent event's (data, parsed JSON) until the body ends.
 
         `[DONE]` is yielded as (b"[DONE]", None). An error object inside the stream, a
@@ -155,7 +160,11 @@ class HTTPUpstream:
                     raise UpstreamStreamBrokenError(
                         f"upstream {self.deployment.id} sent a stream event that is not JSON"
                     ) from exc
-                if isinstance(parsed, dict) and "error" in parsed and "choices" not in parsed:
+                if not isinstance(parsed, dict):
+                    raise UpstreamStreamBrokenError(
+                        f"upstream {self.deployment.id} sent a stream event that is not an object"
+                    )
+                if "error" in parsed and "choices" not in parsed:
                     raise UpstreamStreamBrokenError(
                         f"upstream {self.deployment.id} failed mid-stream: "
                         f"{error_message(data) or 'error event in stream'}"
@@ -163,7 +172,7 @@ class HTTPUpstream:
                 yield data, parsed
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise self._timed_out("went silent mid-stream: no event") from exc
-        except aiohttp.ClientError as exc:
+        except _BROKEN as exc:
             raise UpstreamStreamBrokenError(
                 f"upstream {self.deployment.id} broke off the stream: {describe(exc)}"
             ) from exc
@@ -192,7 +201,8 @@ async def sse_data(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
                 lines = []
             continue
         if line.startswith(b"data:"):
-            lines.append(line[5:].lstrip(b" "))
+            value = line[5:]
+            lines.append(value[1:] if value.startswith(b" ") else value)
         # other fields (event:, id:, retry:) and comments: every format here repeats the
         # event type inside its JSON, so nothing is lost by skipping them
     if lines:

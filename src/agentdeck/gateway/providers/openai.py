@@ -6,6 +6,7 @@ Bodies go out and come back as bytes, parsed only as far as usage and errors nee
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from agentdeck.errors import UpstreamError
@@ -38,10 +39,12 @@ class OpenAIProvider:
 
     async def stream_chat(self, body: JSON) -> AsyncIterator[StreamEvent]:
         """POST a streaming request; yield each `data:` event as it arrives."""
-        async for data, chunk in self._http.post_events(self._chat_url, body, self._params):
-            if chunk is None:
-                return  # [DONE]
-            yield StreamEvent(data, chunk)
+        events = self._http.post_events(self._chat_url, body, self._params)
+        async with aclosing(events):  # releases the connection as soon as we stop
+            async for data, chunk in events:
+                if chunk is None:
+                    return  # [DONE]
+                yield StreamEvent(data, chunk)
         raise self._http.broken("ended the stream without [DONE]")
 
     async def embed(self, body: JSON) -> EmbeddingReply:
