@@ -18,7 +18,6 @@ from agentdeck.db.engine import create_engine, wait_until_reachable
 from agentdeck.db.instance import ensure_installation_id
 from agentdeck.errors import AgentdeckError, MethodNotAllowedError, NotFoundError, http_status
 from agentdeck.gateway.catalog import ModelCatalog
-from agentdeck.gateway.http import json_bytes
 from agentdeck.gateway.messages_routes import MessagesRoutes
 from agentdeck.gateway.router import Router
 from agentdeck.gateway.routes import GatewayRoutes
@@ -32,9 +31,13 @@ from agentdeck.tracing.metrics import Metrics
 log = logging.getLogger(__name__)
 
 
+def _json(body: bytes, status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
 async def _agentdeck_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AgentdeckError)
-    return json_bytes(exc.to_json(), status=http_status(exc), headers=exc.headers or None)
+    return _json(exc.to_json(), http_status(exc), exc.headers or None)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -46,8 +49,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         error = NotFoundError(f"no route {request.method} {request.url.path}")
     else:
         error = AgentdeckError(str(exc.detail))
-        return json_bytes(error.to_json(), status=exc.status_code)
-    return json_bytes(error.to_json(), status=error.status, headers=dict(exc.headers or {}))
+        return _json(error.to_json(), exc.status_code)
+    return _json(error.to_json(), error.status, dict(exc.headers or {}))
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -56,9 +59,12 @@ def create_app(settings: Settings) -> Starlette:
     runtime = Runtime()
     catalog = ModelCatalog(settings)
     gateway = GatewayService(catalog, Router(), metrics)
+    openai_routes = GatewayRoutes(gateway, settings.server.max_body_bytes)
+    messages_routes = MessagesRoutes(gateway, settings.server.max_body_bytes)
+    fast_routes = {**openai_routes.handlers(), **messages_routes.handlers()}
     routes = [
-        *GatewayRoutes(gateway, settings.server.max_body_bytes).routes(),
-        *MessagesRoutes(gateway, settings.server.max_body_bytes).routes(),
+        *openai_routes.routes(),
+        *messages_routes.routes(),
         *HealthRoutes(runtime, metrics).routes(),
     ]
 
@@ -83,6 +89,13 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(RequestContextMiddleware, metrics=metrics, known_paths=known_paths)],
+        middleware=[
+            Middleware(
+                RequestContextMiddleware,
+                metrics=metrics,
+                known_paths=known_paths,
+                fast_routes=fast_routes,
+            )
+        ],
         exception_handlers={AgentdeckError: _agentdeck_error, HTTPException: _http_error},
     )

@@ -7,14 +7,20 @@ same statuses as the OpenAI routes.
 from __future__ import annotations
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from agentdeck.errors import AgentdeckError, http_status
+from agentdeck.errors import AgentdeckError
 from agentdeck.gateway.formats.anthropic_in import request_to_openai, response_to_anthropic
 from agentdeck.gateway.formats.anthropic_stream import AnthropicStreamEncoder, error_body
-from agentdeck.gateway.http import EventStreamResponse, json_bytes, read_body
+from agentdeck.gateway.http import (
+    EventStreamResponse,
+    Handler,
+    RawRoute,
+    read_body,
+    send_error,
+    send_json,
+)
 from agentdeck.gateway.models import CallRecord
 from agentdeck.gateway.routes import call_headers
 from agentdeck.gateway.service import GatewayService
@@ -30,32 +36,38 @@ class MessagesRoutes:
         self._service = service
         self._limit = max_body_bytes
 
-    def routes(self) -> list[Route]:
-        """The Starlette routes."""
-        return [Route("/v1/messages", self.messages, methods=["POST"])]
+    def handlers(self) -> dict[tuple[str, str], Handler]:
+        """(method, path) -> handler, for the front door's direct dispatch."""
+        return {("POST", "/v1/messages"): self.messages}
 
-    async def messages(self, request: Request) -> Response:
+    def routes(self) -> list[Route]:
+        """The same handler as a Starlette route (for 405s and the route list)."""
+        return [Route("/v1/messages", RawRoute(self.messages), methods=["POST"])]
+
+    async def messages(self, scope: Scope, receive: Receive, send: Send) -> None:
         """POST /v1/messages, whole or streamed."""
         try:
-            return await self._messages(request)
+            body = request_to_openai(
+                parse_json_object(await read_body(scope, receive, self._limit))
+            )
+            model, stream = check_chat_request(body)
+            request_id = scope[REQUEST_ID_KEY]
+            record = CallRecord(request_id=request_id, alias=model)
+            if stream:
+                encoder = AnthropicStreamEncoder(
+                    model,
+                    "msg_" + request_id.removeprefix("req_"),
+                    count_messages(body["messages"]),
+                )
+                relay = await self._service.open_stream(body, record, encoder)
+            else:
+                reply = await self._service.chat(body, record)
+                answer = orjson.dumps(response_to_anthropic(orjson.loads(reply.body), reply.model))
         except AgentdeckError as error:
-            return json_bytes(
-                error_body(error), status=http_status(error), headers=error.headers or None
-            )
-
-    async def _messages(self, request: Request) -> Response:
-        body = request_to_openai(parse_json_object(await read_body(request, self._limit)))
-        model, stream = check_chat_request(body)
-        request_id = request.scope[REQUEST_ID_KEY]
-        record = CallRecord(request_id=request_id, alias=model)
+            await send_error(send, error, error_body)
+            return
         if stream:
-            encoder = AnthropicStreamEncoder(
-                model, "msg_" + request_id.removeprefix("req_"), count_messages(body["messages"])
-            )
-            relay = await self._service.open_stream(body, record, encoder)
-            return EventStreamResponse(
-                relay, headers={"x-agentdeck-deployment": record.deployment_id}
-            )
-        reply = await self._service.chat(body, record)
-        answer = response_to_anthropic(orjson.loads(reply.body), reply.model)
-        return json_bytes(orjson.dumps(answer), headers=call_headers(record))
+            headers = {"x-agentdeck-deployment": record.deployment_id}
+            await EventStreamResponse(relay, headers)(scope, receive, send)
+        else:
+            await send_json(send, 200, answer, call_headers(record))

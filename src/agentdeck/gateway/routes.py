@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from agentdeck.gateway.http import EventStreamResponse, json_bytes, read_body
+from agentdeck.errors import AgentdeckError
+from agentdeck.gateway.http import (
+    EventStreamResponse,
+    Handler,
+    RawRoute,
+    read_body,
+    send_error,
+    send_json,
+)
 from agentdeck.gateway.models import CallRecord
 from agentdeck.gateway.service import GatewayService
 from agentdeck.gateway.validation import (
@@ -18,44 +25,61 @@ from agentdeck.request_context import REQUEST_ID_KEY
 
 
 class GatewayRoutes:
-    """Handlers bound to one `GatewayService` and body size limit."""
+    """Raw ASGI handlers bound to one `GatewayService` and body size limit."""
 
     def __init__(self, service: GatewayService, max_body_bytes: int) -> None:
         self._service = service
         self._limit = max_body_bytes
 
+    def handlers(self) -> dict[tuple[str, str], Handler]:
+        """(method, path) -> handler, for the front door's direct dispatch."""
+        return {
+            ("POST", "/v1/chat/completions"): self.chat_completions,
+            ("POST", "/v1/embeddings"): self.embeddings,
+            ("GET", "/v1/models"): self.models,
+        }
+
     def routes(self) -> list[Route]:
-        """The Starlette routes."""
+        """The same handlers as Starlette routes (for 405s and the route list)."""
         return [
-            Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
-            Route("/v1/embeddings", self.embeddings, methods=["POST"]),
-            Route("/v1/models", self.models, methods=["GET"]),
+            Route(path, RawRoute(handler), methods=[method])
+            for (method, path), handler in self.handlers().items()
         ]
 
-    async def chat_completions(self, request: Request) -> Response:
+    async def chat_completions(self, scope: Scope, receive: Receive, send: Send) -> None:
         """POST /v1/chat/completions: whole or streamed (SSE)."""
-        body = parse_json_object(await read_body(request, self._limit))
-        model, stream = check_chat_request(body)
-        record = CallRecord(request_id=request.scope[REQUEST_ID_KEY], alias=model)
+        try:
+            body = parse_json_object(await read_body(scope, receive, self._limit))
+            model, stream = check_chat_request(body)
+            record = CallRecord(request_id=scope[REQUEST_ID_KEY], alias=model)
+            if stream:
+                relay = await self._service.open_stream(body, record)
+            else:
+                reply = await self._service.chat(body, record)
+        except AgentdeckError as error:
+            await send_error(send, error)
+            return
         if stream:
-            relay = await self._service.open_stream(body, record)
-            return EventStreamResponse(
-                relay, headers={"x-agentdeck-deployment": record.deployment_id}
-            )
-        reply = await self._service.chat(body, record)
-        return json_bytes(reply.body, headers=call_headers(record))
+            headers = {"x-agentdeck-deployment": record.deployment_id}
+            await EventStreamResponse(relay, headers)(scope, receive, send)
+        else:
+            await send_json(send, 200, reply.body, call_headers(record))
 
-    async def embeddings(self, request: Request) -> Response:
+    async def embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
         """POST /v1/embeddings."""
-        body = parse_json_object(await read_body(request, self._limit))
-        model = check_embeddings_request(body)
-        record = CallRecord(request_id=request.scope[REQUEST_ID_KEY], alias=model)
-        reply = await self._service.embed(body, record)
-        return json_bytes(reply.body, headers=call_headers(record))
+        try:
+            body = parse_json_object(await read_body(scope, receive, self._limit))
+            model = check_embeddings_request(body)
+            record = CallRecord(request_id=scope[REQUEST_ID_KEY], alias=model)
+            reply = await self._service.embed(body, record)
+        except AgentdeckError as error:
+            await send_error(send, error)
+            return
+        await send_json(send, 200, reply.body, call_headers(record))
 
-    async def models(self, request: Request) -> Response:
+    async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
         """GET /v1/models: every alias a client may use."""
-        return json_bytes(self._service.models_body())
+        await send_json(send, 200, self._service.models_body())
 
 
 def call_headers(record: CallRecord) -> dict[str, str]:

@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from typing import Generic, TypeVar
 
-_LATENCY_BUCKETS = (
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1,
-    2.5,
-    5,
-    10,
-    30,
-    60,
-    120,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
+
+M = TypeVar("M", bound=MetricWrapperBase)
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                    1, 2.5, 5, 10, 30, 60, 120)  # fmt: skip
+
+
+class Labelled(Generic[M]):
+    """A labelled metric whose children are looked up once: `labels()` in prometheus_client
+    takes a lock and builds a key on every call, which the hot path would pay per request.
+    Label values must come from bounded sets (routes, aliases, deployments, statuses)."""
+
+    def __init__(self, metric: M) -> None:
+        self.metric = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def labels(self, *values: str) -> M:
+        """The child for these label values."""
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self.metric.labels(*values)
+        return child
 
 
 class Metrics:
@@ -30,53 +35,47 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.http_requests = Counter(
-            "agentdeck_http_requests",
-            "HTTP requests answered",
-            ["route", "method", "status"],
-            registry=r,
+
+        def counter(name: str, doc: str, labels: list[str]) -> Labelled[Counter]:
+            return Labelled(Counter(name, doc, labels, registry=self.registry))
+
+        def histogram(name: str, doc: str, labels: list[str]) -> Labelled[Histogram]:
+            return Labelled(
+                Histogram(name, doc, labels, buckets=_LATENCY_BUCKETS, registry=self.registry)
+            )
+
+        self.http_requests = counter(
+            "agentdeck_http_requests", "HTTP requests answered", ["route", "method", "status"]
         )
-        self.http_latency = Histogram(
+        self.http_latency = histogram(
             "agentdeck_http_request_duration_seconds",
             "Time from request to the end of the response (whole stream included)",
             ["route"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
         )
-        self.gateway_calls = Counter(
+        self.gateway_calls = counter(
             "agentdeck_gateway_calls",
             "Model calls by alias, deployment and outcome",
             ["alias", "deployment", "outcome"],
-            registry=r,
         )
-        self.upstream_latency = Histogram(
+        self.upstream_latency = histogram(
             "agentdeck_gateway_upstream_duration_seconds",
             "Time the upstream took to answer (to the first event for streams)",
             ["deployment"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
         )
-        self.tokens = Counter(
-            "agentdeck_gateway_tokens",
-            "Tokens by deployment and direction",
+        self.tokens = counter(
+            "agentdeck_gateway_tokens", "Tokens by deployment and direction",
             ["deployment", "direction"],
-            registry=r,
+        )  # fmt: skip
+        self.cost = counter(
+            "agentdeck_gateway_cost_micros", "Cost in micro-dollars by deployment", ["deployment"]
         )
-        self.cost = Counter(
-            "agentdeck_gateway_cost_micros",
-            "Cost in micro-dollars by deployment",
-            ["deployment"],
-            registry=r,
-        )
-        self.upstream_errors = Counter(
+        self.upstream_errors = counter(
             "agentdeck_gateway_upstream_errors",
             "Upstream failures by deployment and reason",
             ["deployment", "reason"],
-            registry=r,
         )
         self.streams_open = Gauge(
-            "agentdeck_gateway_streams_open", "Streams being relayed now", registry=r
+            "agentdeck_gateway_streams_open", "Streams being relayed now", registry=self.registry
         )
 
     def render(self) -> bytes:
