@@ -17,7 +17,9 @@ from agentdeck.db import migrate
 from agentdeck.db.engine import create_engine, wait_until_reachable
 from agentdeck.db.instance import ensure_installation_id
 from agentdeck.errors import AgentdeckError, MethodNotAllowedError, NotFoundError, http_status
+from agentdeck.gateway.breaker import BreakerBoard
 from agentdeck.gateway.catalog import ModelCatalog
+from agentdeck.gateway.dispatch import Dispatcher
 from agentdeck.gateway.messages_routes import MessagesRoutes
 from agentdeck.gateway.router import Router
 from agentdeck.gateway.routes import GatewayRoutes
@@ -58,7 +60,11 @@ def create_app(settings: Settings) -> Starlette:
     metrics = Metrics()
     runtime = Runtime()
     catalog = ModelCatalog(settings)
-    gateway = GatewayService(catalog, Router(), metrics)
+    kv = create_kv(settings.kv)  # no I/O until first use: the lifespan checks it
+    breakers = BreakerBoard(settings.gateway.breaker, kv, metrics)
+    router = Router(breakers)
+    dispatcher = Dispatcher(catalog, router, breakers, metrics, settings.gateway)
+    gateway = GatewayService(catalog, dispatcher, router, breakers, metrics)
     openai_routes = GatewayRoutes(gateway, settings.server.max_body_bytes)
     messages_routes = MessagesRoutes(gateway, settings.server.max_body_bytes)
     fast_routes = {**openai_routes.handlers(), **messages_routes.handlers()}
@@ -71,16 +77,17 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = create_engine(settings.database)
-        kv = create_kv(settings.kv)
         try:
             await wait_until_reachable(engine, settings.database.connect_attempts)
             if settings.database.migrate_on_start:
                 runtime.schema_revision = await migrate(engine)
             runtime.installation_id = await ensure_installation_id(engine)
             runtime.engine, runtime.kv = engine, kv
+            await breakers.start(catalog.deployment_ids())
             log.info("agentdeck ready: store %s, kv %s", engine.dialect.name, kv.backend)
             yield
         finally:
+            await breakers.stop()
             await catalog.aclose()
             await kv.aclose()
             await engine.dispose()

@@ -139,6 +139,12 @@ class UpstreamTimeoutError(UpstreamError):
     code = "upstream_timeout"
 
 
+class DeadlineExceededError(UpstreamTimeoutError):
+    """The request's one deadline over all attempts and fallbacks passed."""
+
+    code = "deadline_exceeded"
+
+
 class UpstreamStreamBrokenError(UpstreamError):
     """The provider's stream ended before it was complete."""
 

@@ -123,7 +123,12 @@ class DeploymentSettings(_Section):
     cache_write_price: Decimal | None = Field(
         default=None, ge=0, description="USD per 1M input tokens written to the prompt cache"
     )
-    timeout_s: float = Field(default=120.0, gt=0)
+    timeout_s: float = Field(default=120.0, gt=0, description="whole answer, per attempt")
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    first_token_timeout_s: float | None = Field(
+        default=None, gt=0, description="until the first stream event or the answer's headers"
+    )
+    weight: int = Field(default=1, ge=0, description="share of traffic under `weighted`")
     headers: dict[str, str] = Field(default_factory=dict)
     api_version: str | None = Field(default=None, description="azure: the api-version query")
     stream_usage: bool = Field(
@@ -167,11 +172,49 @@ class DeploymentSettings(_Section):
         return int(price * MICROS_PER_USD)
 
 
+class RetrySettings(_Section):
+    """Retries of retriable failures (429, 5xx, connection errors, timeouts)."""
+
+    attempts: int = Field(default=2, ge=1, le=10, description="tries per deployment chain")
+    backoff_ms: int = Field(default=200, ge=0)
+    max_backoff_ms: int = Field(default=5000, ge=0)
+
+
+class FallbackSettings(_Section):
+    """Aliases to try, in order, when this one fails, by kind of failure."""
+
+    any: list[str] = Field(default_factory=list, description="for any fallback-able failure")
+    rate_limited: list[str] = Field(default_factory=list)
+    context_window_exceeded: list[str] = Field(default_factory=list)
+    content_filtered: list[str] = Field(default_factory=list)
+    upstream_down: list[str] = Field(default_factory=list)
+
+
+Strategy = Literal["priority", "weighted", "latency", "cost", "least_busy"]
+
+
 class ModelAliasSettings(_Section):
     """A model name clients use, mapped to one or more deployments."""
 
     deployments: list[DeploymentSettings] = Field(min_length=1)
     description: str = ""
+    strategy: Strategy = "priority"
+    retries: RetrySettings = Field(default_factory=RetrySettings)
+    fallbacks: FallbackSettings = Field(default_factory=FallbackSettings)
+    deadline_s: float | None = Field(
+        default=None, gt=0, description="one bound over all attempts and fallbacks"
+    )
+    disabled: bool = False
+
+
+class BreakerSettings(_Section):
+    """Circuit breaker per deployment."""
+
+    consecutive_failures: int = Field(default=5, ge=1)
+    error_rate: float = Field(default=0.5, gt=0, le=1)
+    window_s: float = Field(default=30.0, gt=0)
+    min_calls: int = Field(default=20, ge=1)
+    open_s: float = Field(default=30.0, gt=0, description="how long it stays open before a probe")
 
 
 class GatewaySettings(_Section):
@@ -179,6 +222,8 @@ class GatewaySettings(_Section):
 
     builtin_fake: bool = True
     upstream_connections: int = Field(default=256, ge=1)
+    deadline_s: float = Field(default=300.0, gt=0, description="default per-request deadline")
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
 
 
 class Settings(BaseSettings):
@@ -198,6 +243,20 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     models: dict[str, ModelAliasSettings] = Field(default_factory=dict)
     fake_models: dict[str, FakeModelSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _fallbacks_exist(self) -> Settings:
+        known = set(self.models) | set(self.fake_models)
+        if self.gateway.builtin_fake:
+            known.add("fake")
+        for alias, spec in self.models.items():
+            for kind, targets in spec.fallbacks:
+                for target in targets:
+                    if target not in known:
+                        raise ValueError(
+                            f"models.{alias}.fallbacks.{kind}: unknown model alias {target!r}"
+                        )
+        return self
 
     @model_validator(mode="after")
     def _unique_deployment_ids(self) -> Settings:

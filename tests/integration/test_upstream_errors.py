@@ -62,7 +62,8 @@ def test_upstream_503_is_a_502_naming_the_deployment(stack: Stack, client: opena
     assert error.body["param"] is None
     assert error.response.headers["x-agentdeck-request-id"].startswith("req_")
     errors = after.delta(before, UPSTREAM_ERRORS, deployment="chat-down/0", reason="upstream_error")
-    assert errors == 1
+    assert errors == 2  # the default of two attempts: one retry of a 5xx
+    assert error.response.headers["x-agentdeck-attempts"] == "2"
     assert after.calls_since(before, "chat-down", "chat-down/0") == CALL_FAILED
     assert after.spend_since(before, "chat-down/0") == (0, 0, 0)
 

@@ -29,8 +29,13 @@ class ModelAlias:
 
     name: str
     deployments: tuple[Deployment, ...]
-    description: str
+    spec: ModelAliasSettings
     owned_by: str
+
+    @property
+    def strategy(self) -> str:
+        """How its deployments are ordered."""
+        return self.spec.strategy
 
 
 def _alias_specs(settings: Settings) -> dict[str, tuple[ModelAliasSettings, str]]:
@@ -57,7 +62,7 @@ class ModelCatalog:
             deployments = tuple(
                 Deployment(d, create_provider(d, context)) for d in spec.deployments
             )
-            self._aliases[name] = ModelAlias(name, deployments, spec.description, owner)
+            self._aliases[name] = ModelAlias(name, deployments, spec, owner)
 
     def resolve(self, name: str) -> ModelAlias:
         """The alias `name`; an unknown name is a 404 that lists what exists."""
@@ -68,6 +73,10 @@ class ModelCatalog:
                 f"model {name!r} does not exist; available models: {known}", param="model"
             )
         return alias
+
+    def deployment_ids(self) -> list[str]:
+        """Every deployment id of every alias."""
+        return [d.id for alias in self._aliases.values() for d in alias.deployments]
 
     def aliases(self) -> list[ModelAlias]:
         """Every alias, sorted by name."""

@@ -69,11 +69,15 @@ async def send_json(
 
 
 async def send_error(
-    send: Send, error: AgentdeckError, render: Callable[[AgentdeckError], bytes] | None = None
+    send: Send,
+    error: AgentdeckError,
+    render: Callable[[AgentdeckError], bytes] | None = None,
+    extra: dict[str, str] | None = None,
 ) -> None:
     """`error` in the OpenAI shape (or as `render` draws it), with its status and headers."""
     body = render(error) if render is not None else error.to_json()
-    await send_json(send, http_status(error), body, error.headers or None)
+    headers = {**error.headers, **extra} if extra else error.headers
+    await send_json(send, http_status(error), body, headers or None)
 
 
 class RawRoute:

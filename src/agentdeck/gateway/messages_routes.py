@@ -22,7 +22,7 @@ from agentdeck.gateway.http import (
     send_json,
 )
 from agentdeck.gateway.models import CallRecord
-from agentdeck.gateway.routes import call_headers
+from agentdeck.gateway.routes import call_headers, route_headers, tried_headers
 from agentdeck.gateway.service import GatewayService
 from agentdeck.gateway.tokens import count_messages
 from agentdeck.gateway.validation import check_chat_request, parse_json_object
@@ -46,6 +46,7 @@ class MessagesRoutes:
 
     async def messages(self, scope: Scope, receive: Receive, send: Send) -> None:
         """POST /v1/messages, whole or streamed."""
+        record: CallRecord | None = None
         try:
             body = request_to_openai(
                 parse_json_object(await read_body(scope, receive, self._limit))
@@ -64,10 +65,9 @@ class MessagesRoutes:
                 reply = await self._service.chat(body, record)
                 answer = orjson.dumps(response_to_anthropic(orjson.loads(reply.body), reply.model))
         except AgentdeckError as error:
-            await send_error(send, error, error_body)
+            await send_error(send, error, error_body, tried_headers(record))
             return
         if stream:
-            headers = {"x-agentdeck-deployment": record.deployment_id}
-            await EventStreamResponse(relay, headers)(scope, receive, send)
+            await EventStreamResponse(relay, route_headers(record))(scope, receive, send)
         else:
             await send_json(send, 200, answer, call_headers(record))

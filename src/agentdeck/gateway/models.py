@@ -80,3 +80,5 @@ class CallRecord:
     deployment_id: str = ""
     usage: Usage = field(default_factory=Usage)
     cost_micros: int = 0
+    attempts: int = 0
+    path: list[str] = field(default_factory=list)  # aliases tried, fallbacks after the first

@@ -1,16 +1,107 @@
-"""Choosing the deployment that serves a call."""
+"""Choosing, in order, the deployments that may serve a call.
+
+Strategies: `priority` (configured order), `weighted` (random, by weight), `latency` (lowest
+moving average of recent latency and time to first token), `cost` (cheapest prices), and
+`least_busy` (fewest calls in flight). Deployments whose breaker is open, or that are
+switched off, are left out; the rest follow in order, for retries on another deployment.
+"""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agentdeck.gateway.breaker import BreakerBoard
 from agentdeck.gateway.catalog import Deployment, ModelAlias
+
+_EWMA_WEIGHT = 0.2  # weight of the newest observation in the moving averages
+
+
+@dataclass(slots=True)
+class DeploymentLoad:
+    """What this process has seen of one deployment lately."""
+
+    in_flight: int = 0
+    latency_s: float | None = None
+    first_token_s: float | None = None
+
+
+def _ewma(old: float | None, new: float) -> float:
+    return new if old is None else old + _EWMA_WEIGHT * (new - old)
 
 
 class Router:
-    """Picks a deployment for an alias: the first one, in configured order.
+    """Orders an alias's deployments by its strategy, skipping unavailable ones."""
 
-    Routing strategies (weighted, latency, cost, least busy), fallbacks and breakers plug in here.
-    """
+    def __init__(
+        self,
+        breakers: BreakerBoard,
+        is_off: Callable[[str], bool] = lambda _id: False,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._breakers = breakers
+        self._is_off = is_off
+        self._rng = rng or random.Random()  # noqa: S311 - load spreading, not security
+        self.loads: dict[str, DeploymentLoad] = {}
 
-    def pick(self, alias: ModelAlias) -> Deployment:
-        """The deployment to call for `alias`."""
-        return alias.deployments[0]
+    def load(self, deployment_id: str) -> DeploymentLoad:
+        """The load record of a deployment."""
+        found = self.loads.get(deployment_id)
+        if found is None:
+            found = self.loads[deployment_id] = DeploymentLoad()
+        return found
+
+    def candidates(self, alias: ModelAlias) -> list[Deployment]:
+        """The deployments to try for `alias`, best first; empty when none is available."""
+        usable = [d for d in alias.deployments if not self._is_off(d.id)]
+        ordered = self._order(alias.strategy, usable)
+        return [d for d in ordered if self._breakers.allow(d.id)]
+
+    def _order(self, strategy: str, deployments: list[Deployment]) -> list[Deployment]:
+        if len(deployments) < 2 or strategy == "priority":
+            return deployments
+        if strategy == "weighted":
+            return self._weighted(deployments)
+        if strategy == "cost":
+            return sorted(deployments, key=_price)
+        if strategy == "least_busy":
+            return sorted(deployments, key=lambda d: self.load(d.id).in_flight)
+        return sorted(deployments, key=self._latency)
+
+    def _weighted(self, deployments: list[Deployment]) -> list[Deployment]:
+        """A random order where each next pick is drawn by weight (weight 0 goes last)."""
+        pool = [d for d in deployments if d.settings.weight > 0]
+        rest = [d for d in deployments if d.settings.weight == 0]
+        ordered: list[Deployment] = []
+        while pool:
+            pick = self._rng.choices(pool, weights=[d.settings.weight for d in pool])[0]
+            ordered.append(pick)
+            pool.remove(pick)
+        return ordered + rest
+
+    def _latency(self, deployment: Deployment) -> float:
+        load = self.load(deployment.id)
+        if load.latency_s is None:
+            return -1.0  # never measured: try it, so that it gets measured
+        return load.latency_s + (load.first_token_s or 0.0)
+
+    def started(self, deployment: Deployment) -> None:
+        """A call to `deployment` began."""
+        self.load(deployment.id).in_flight += 1
+
+    def finished(
+        self, deployment: Deployment, latency_s: float | None, first_token_s: float | None = None
+    ) -> None:
+        """A call ended; its latency (None for a failure) feeds the moving averages."""
+        load = self.load(deployment.id)
+        load.in_flight = max(0, load.in_flight - 1)
+        if latency_s is not None:
+            load.latency_s = _ewma(load.latency_s, latency_s)
+        if first_token_s is not None:
+            load.first_token_s = _ewma(load.first_token_s, first_token_s)
+
+
+def _price(deployment: Deployment) -> int:
+    settings = deployment.settings
+    return settings.input_micros_per_mtok + settings.output_micros_per_mtok

@@ -48,6 +48,7 @@ class GatewayRoutes:
 
     async def chat_completions(self, scope: Scope, receive: Receive, send: Send) -> None:
         """POST /v1/chat/completions: whole or streamed (SSE)."""
+        record: CallRecord | None = None
         try:
             body = parse_json_object(await read_body(scope, receive, self._limit))
             model, stream = check_chat_request(body)
@@ -57,23 +58,23 @@ class GatewayRoutes:
             else:
                 reply = await self._service.chat(body, record)
         except AgentdeckError as error:
-            await send_error(send, error)
+            await send_error(send, error, extra=tried_headers(record))
             return
         if stream:
-            headers = {"x-agentdeck-deployment": record.deployment_id}
-            await EventStreamResponse(relay, headers)(scope, receive, send)
+            await EventStreamResponse(relay, route_headers(record))(scope, receive, send)
         else:
             await send_json(send, 200, reply.body, call_headers(record))
 
     async def embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
         """POST /v1/embeddings."""
+        record: CallRecord | None = None
         try:
             body = parse_json_object(await read_body(scope, receive, self._limit))
             model = check_embeddings_request(body)
             record = CallRecord(request_id=scope[REQUEST_ID_KEY], alias=model)
             reply = await self._service.embed(body, record)
         except AgentdeckError as error:
-            await send_error(send, error)
+            await send_error(send, error, extra=tried_headers(record))
             return
         await send_json(send, 200, reply.body, call_headers(record))
 
@@ -82,10 +83,24 @@ class GatewayRoutes:
         await send_json(send, 200, self._service.models_body())
 
 
+def route_headers(record: CallRecord) -> dict[str, str]:
+    """Where the call went: deployment, attempts, and the fallback path when there was one."""
+    headers = {"x-agentdeck-deployment": record.deployment_id,
+               "x-agentdeck-attempts": str(record.attempts)}  # fmt: skip
+    if len(record.path) > 1:
+        headers["x-agentdeck-fallback-path"] = ">".join(record.path)
+    return headers
+
+
 def call_headers(record: CallRecord) -> dict[str, str]:
-    """The x-agentdeck-* headers of a whole answer: deployment, cost, whether usage was counted."""
+    """The x-agentdeck-* headers of a whole answer: route, cost, whether usage was counted."""
     return {
-        "x-agentdeck-deployment": record.deployment_id,
+        **route_headers(record),
         "x-agentdeck-cost-micros": str(record.cost_micros),
         "x-agentdeck-usage-counted": "true" if record.usage.counted else "false",
     }
+
+
+def tried_headers(record: CallRecord | None) -> dict[str, str] | None:
+    """Route headers for an error answer, when the failure came after dispatch began."""
+    return route_headers(record) if record is not None and record.attempts else None

@@ -1,46 +1,64 @@
-"""The gateway pipeline, free of HTTP: resolve the alias, pick a deployment, call, account.
+"""The gateway pipeline, free of HTTP: dispatch the call (deployments, retries, fallbacks),
+then account for it: usage, cost, metrics.
 
-Identity, limits, guardrails, prompts and tracing join this pipeline as steps around
-`_call`; nothing here writes to the database.
+Identity, limits, guardrails, prompts and tracing join this pipeline as steps around the
+dispatch; nothing here writes to the database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 
-from agentdeck.errors import AgentdeckError, UpstreamError
+from agentdeck.errors import AgentdeckError, UpstreamError, UpstreamTimeoutError
+from agentdeck.gateway.breaker import BreakerBoard
 from agentdeck.gateway.catalog import Deployment, ModelCatalog
-from agentdeck.gateway.models import JSON, CallRecord, ChatReply, EmbeddingReply, Usage
+from agentdeck.gateway.dispatch import Dispatcher
+from agentdeck.gateway.failures import classify, counts_against_breaker
+from agentdeck.gateway.models import (
+    JSON,
+    CallRecord,
+    ChatReply,
+    EmbeddingReply,
+    StreamEvent,
+    Usage,
+)
 from agentdeck.gateway.pricing import cost_micros
 from agentdeck.gateway.router import Router
 from agentdeck.gateway.streaming import (
     OpenAIEncoder,
     StreamEncoder,
     StreamRelay,
+    close_events,
     generated_text,
 )
 from agentdeck.gateway.tokens import count_messages, count_text
 from agentdeck.tracing.metrics import Metrics
 
+StreamStart = tuple[StreamEvent, AsyncIterator[StreamEvent]]
+
 
 class GatewayService:
     """Serves chat completions (whole or streamed), embeddings and the model list."""
 
-    def __init__(self, catalog: ModelCatalog, router: Router, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        catalog: ModelCatalog,
+        dispatcher: Dispatcher,
+        router: Router,
+        breakers: BreakerBoard,
+        metrics: Metrics,
+    ) -> None:
         self._catalog = catalog
+        self._dispatcher = dispatcher
         self._router = router
+        self._breakers = breakers
         self._metrics = metrics
         self._models_body: bytes | None = None
-
-    def _route(self, body: JSON, record: CallRecord) -> Deployment:
-        alias = self._catalog.resolve(record.alias)
-        deployment = self._router.pick(alias)
-        record.deployment_id = deployment.id
-        body["model"] = deployment.settings.model
-        return deployment
 
     def _charge(self, record: CallRecord, deployment: Deployment, outcome: str = "ok") -> None:
         """Price the call's usage and count it, whatever the outcome."""
@@ -51,25 +69,36 @@ class GatewayService:
         m.tokens.labels(deployment.id, "output").inc(record.usage.output_tokens)
         m.cost.labels(deployment.id).inc(record.cost_micros)
 
-    def _failed(self, record: CallRecord, error: AgentdeckError) -> None:
-        """Count a call that failed before anything was generated."""
-        self._metrics.gateway_calls.labels(record.alias, record.deployment_id, "error").inc()
-        self._count_upstream_error(record, error)
+    def _failed(self, record: CallRecord) -> None:
+        """Count a call that failed, after every attempt and fallback, before any output."""
+        deployment_id = record.deployment_id or "none"
+        self._metrics.gateway_calls.labels(record.alias, deployment_id, "error").inc()
 
-    def _count_upstream_error(self, record: CallRecord, error: AgentdeckError) -> None:
+    def _upstream_error(self, deployment_id: str, error: AgentdeckError) -> None:
         if isinstance(error, UpstreamError):
-            self._metrics.upstream_errors.labels(record.deployment_id, error.wire_code).inc()
+            self._metrics.upstream_errors.labels(deployment_id, error.wire_code).inc()
 
     async def chat(self, body: JSON, record: CallRecord) -> ChatReply:
         """A whole chat completion; `record` is filled with deployment, usage and cost."""
-        deployment = self._route(body, record)
-        started = time.perf_counter()
+
+        async def attempt(deployment: Deployment) -> tuple[Deployment, ChatReply]:
+            body["model"] = deployment.settings.model
+            started = time.perf_counter()
+            try:
+                reply = await deployment.provider.chat(body)
+            except AgentdeckError as error:
+                self._upstream_error(deployment.id, error)
+                raise
+            self._metrics.upstream_latency.labels(deployment.id).observe(
+                time.perf_counter() - started
+            )
+            return deployment, reply
+
         try:
-            reply = await deployment.provider.chat(body)
-        except AgentdeckError as error:
-            self._failed(record, error)
+            deployment, reply = await self._dispatcher.run(record, attempt)
+        except AgentdeckError:
+            self._failed(record)
             raise
-        self._metrics.upstream_latency.labels(deployment.id).observe(time.perf_counter() - started)
         if reply.usage.counted:
             reply.usage = _counted_usage(body, reply.body)
         record.usage = reply.usage
@@ -81,33 +110,67 @@ class GatewayService:
     ) -> StreamRelay:
         """Start a streamed completion and wait for its first event.
 
-        Failing before the first event raises, so the client gets a plain HTTP error; after
-        it, failures become an error event inside the stream.
+        Failing before the first event raises (after retries and fallbacks), so the client
+        gets a plain HTTP error; after it, failures become an error event inside the stream.
         """
-        deployment = self._route(body, record)
         options = body.get("stream_options") or {}
         client_wants_usage = options.get("include_usage") is True
-        # Always ask for usage: cost is taken from it; the relay hides it if the client did not ask.
-        if deployment.settings.stream_usage:
-            body["stream_options"] = {**options, "include_usage": True}
-        started = time.perf_counter()
-        events = aiter(deployment.provider.stream_chat(body))
+
+        async def attempt(deployment: Deployment) -> tuple[Deployment, float, StreamStart]:
+            body["model"] = deployment.settings.model
+            # Ask for usage so cost comes from the provider; the relay hides it if not asked.
+            body["stream_options"] = (
+                {**options, "include_usage": True} if deployment.settings.stream_usage else options
+            ) or None
+            if body["stream_options"] is None:
+                del body["stream_options"]
+            started = time.perf_counter()
+            try:
+                start = await _first_event(deployment)
+            except AgentdeckError as error:
+                self._upstream_error(deployment.id, error)
+                raise
+            self._metrics.upstream_latency.labels(deployment.id).observe(
+                time.perf_counter() - started
+            )
+            return deployment, started, start
+
+        async def _first_event(deployment: Deployment) -> StreamStart:
+            events = aiter(deployment.provider.stream_chat(body))
+            limit = deployment.settings.first_token_timeout_s
+            try:
+                async with asyncio.timeout(limit):
+                    return await anext(events), events
+            except TimeoutError:
+                await close_events(events)
+                raise UpstreamTimeoutError(
+                    f"upstream {deployment.id} sent no first event within {limit:g}s"
+                ) from None
+            except StopAsyncIteration:
+                raise UpstreamError(f"upstream {deployment.id} sent an empty stream") from None
+            except BaseException:
+                await close_events(events)
+                raise
+
         try:
-            first = await anext(events)
-        except StopAsyncIteration:
-            error = UpstreamError(f"upstream {deployment.id} sent an empty stream")
-            self._failed(record, error)
-            raise error from None
-        except AgentdeckError as error:
-            self._failed(record, error)
+            deployment, started, (first, events) = await self._dispatcher.run(
+                record, attempt, held=True
+            )
+        except AgentdeckError:
+            self._failed(record)
             raise
-        self._metrics.upstream_latency.labels(deployment.id).observe(time.perf_counter() - started)
+        first_token_s = time.perf_counter() - started
 
         def settle(done: CallRecord, outcome: str, error: AgentdeckError | None) -> None:
             # What was streamed was generated and is paid for, however the stream ended.
             self._metrics.streams_open.dec()
+            self._router.finished(
+                deployment, time.perf_counter() - started if error is None else None, first_token_s
+            )
             if error is not None:
-                self._count_upstream_error(done, error)
+                self._upstream_error(deployment.id, error)
+                if counts_against_breaker(classify(error)):
+                    self._breakers.record(deployment.id, False)
             self._charge(done, deployment, outcome)
 
         self._metrics.streams_open.inc()
@@ -122,11 +185,19 @@ class GatewayService:
 
     async def embed(self, body: JSON, record: CallRecord) -> EmbeddingReply:
         """Embeddings for the request's input."""
-        deployment = self._route(body, record)
+
+        async def attempt(deployment: Deployment) -> tuple[Deployment, EmbeddingReply]:
+            body["model"] = deployment.settings.model
+            try:
+                return deployment, await deployment.provider.embed(body)
+            except AgentdeckError as error:
+                self._upstream_error(deployment.id, error)
+                raise
+
         try:
-            reply = await deployment.provider.embed(body)
-        except AgentdeckError as error:
-            self._failed(record, error)
+            deployment, reply = await self._dispatcher.run(record, attempt)
+        except AgentdeckError:
+            self._failed(record)
             raise
         record.usage = reply.usage
         self._charge(record, deployment)

@@ -155,7 +155,7 @@ class StreamRelay:
             try:
                 self._settle("ok" if completed else "client_closed", None)
             finally:
-                await _close(self._rest)
+                await close_events(self._rest)
         yield self._encoder.finish(self._record)
 
     async def aclose(self) -> None:
@@ -163,10 +163,11 @@ class StreamRelay:
         try:
             self._settle("client_closed", None)
         finally:
-            await _close(self._rest)
+            await close_events(self._rest)
 
 
-async def _close(events: AsyncIterator[StreamEvent]) -> None:
+async def close_events(events: AsyncIterator[StreamEvent]) -> None:
+    """Close an event iterator that can be closed (an async generator), releasing its upstream."""
     aclose = getattr(events, "aclose", None)
     if aclose is not None:
         await aclose()

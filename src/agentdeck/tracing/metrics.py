@@ -74,6 +74,22 @@ class Metrics:
             "Upstream failures by deployment and reason",
             ["deployment", "reason"],
         )
+        self.breaker_state = Labelled(
+            Gauge(
+                "agentdeck_gateway_breaker_state",
+                "Circuit breaker per deployment: 0 closed, 1 half-open, 2 open",
+                ["deployment"],
+                registry=self.registry,
+            )
+        )
+        self.retries = counter(
+            "agentdeck_gateway_retries", "Attempts after the first, by alias and failure kind",
+            ["alias", "kind"],
+        )  # fmt: skip
+        self.fallbacks = counter(
+            "agentdeck_gateway_fallbacks", "Fallbacks from one alias to another, by failure kind",
+            ["from_alias", "to_alias", "kind"],
+        )  # fmt: skip
         self.streams_open = Gauge(
             "agentdeck_gateway_streams_open", "Streams being relayed now", registry=self.registry
         )

@@ -114,21 +114,32 @@ async def test_failures_map_to_status_and_metrics(gateway_client: Any) -> None:
         "flaky": {"fail_status": 500, "fail_times": 1},
         "hang": {"timeout": True},
     }
-    models = {"hang": {"deployments": [{"provider": "fake", "model": "hang", "timeout_s": 0.1}]}}
+    models = {
+        "hang": {"deployments": [{"provider": "fake", "model": "hang", "timeout_s": 0.1}]},
+        # a Retry-After of 7 s would outlive this deadline: no retry, the 429 at once
+        "limited": {"deployments": [{"provider": "fake", "model": "limited"}], "deadline_s": 3},
+    }
     client = await gateway_client(fake_models=fake_models, models=models)
     down = await client.post("/v1/chat/completions", json={"model": "down", "messages": MSG})
     assert down.status_code == 502
     assert down.json()["error"]["message"] == "upstream down/fake answered 503: overloaded"
+    assert down.headers["x-agentdeck-attempts"] == "2"  # the default: one retry of a 5xx
     limited = await client.post("/v1/chat/completions", json={"model": "limited", "messages": MSG})
     assert limited.status_code == 429
     assert limited.headers["retry-after"] == "7"
+    assert limited.headers["x-agentdeck-attempts"] == "1"
     assert limited.json()["error"]["code"] == "upstream_rate_limited"
     first = await client.post("/v1/chat/completions", json={"model": "flaky", "messages": MSG})
     second = await client.post("/v1/chat/completions", json={"model": "flaky", "messages": MSG})
-    assert (first.status_code, second.status_code) == (502, 200)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert (first.headers["x-agentdeck-attempts"], second.headers["x-agentdeck-attempts"]) == (
+        "2",
+        "1",
+    )
     hang = await client.post("/v1/chat/completions", json={"model": "hang", "messages": MSG})
     assert hang.status_code == 504
     assert hang.json()["error"]["code"] == "upstream_timeout"
+    assert hang.headers["x-agentdeck-attempts"] == "2"
     streamed_down = await client.post(
         "/v1/chat/completions", json={"model": "down", "messages": MSG, "stream": True}
     )
@@ -142,7 +153,7 @@ async def test_failures_map_to_status_and_metrics(gateway_client: Any) -> None:
             deployment="down/fake",
             reason="upstream_error",
         )
-        == 2
+        == 4  # two requests (whole and streamed), each tried twice
     )
     assert (
         _metric(
@@ -151,7 +162,7 @@ async def test_failures_map_to_status_and_metrics(gateway_client: Any) -> None:
             deployment="hang/0",
             reason="upstream_timeout",
         )
-        == 1
+        == 2
     )
     assert (
         _metric(
@@ -161,7 +172,7 @@ async def test_failures_map_to_status_and_metrics(gateway_client: Any) -> None:
             deployment="flaky/fake",
             outcome="ok",
         )
-        == 1
+        == 2  # both calls succeeded, the first on its retry
     )
 
 

@@ -22,7 +22,6 @@ from agentdeck.errors import (
 from agentdeck.gateway.providers.base import ProviderContext, status_error
 from agentdeck.settings import DeploymentSettings, read_credential
 
-_CONNECT_TIMEOUT_S = 10.0
 _MAX_LINE_BYTES = 4 * 1024 * 1024
 _MAX_ERROR_BODY = 64 * 1024
 # What a broken or malformed HTTP exchange raises: aiohttp's client errors, and its parser's
@@ -52,11 +51,11 @@ class HTTPUpstream:
         }
         self._missing_credential: str | None = None
         self._whole_timeout = aiohttp.ClientTimeout(
-            total=deployment.timeout_s, sock_connect=_CONNECT_TIMEOUT_S
+            total=deployment.timeout_s, sock_connect=deployment.connect_timeout_s
         )
         # A stream may run long; what must not happen is a long silence.
         self._stream_timeout = aiohttp.ClientTimeout(
-            sock_connect=_CONNECT_TIMEOUT_S, sock_read=deployment.timeout_s
+            sock_connect=deployment.connect_timeout_s, sock_read=deployment.timeout_s
         )
         if deployment.api_key_env and credential_header:
             key = read_credential(deployment.api_key_env)
