@@ -105,6 +105,9 @@ class FakeModelSettings(_Section):
     timeout: bool = False
     reset_after_chunks: int | None = Field(default=None, ge=0)
     embedding_dimensions: int = Field(default=64, ge=1, le=8192)
+    context_window: int | None = Field(
+        default=None, ge=1, description="refuse prompts longer than this (400, context length)"
+    )
 
 
 class DeploymentSettings(_Section):

@@ -31,13 +31,15 @@ class FakeFailure:
     status: int
     message: str
     retry_after_s: int | None
+    code: str | None = None
 
     def body(self) -> JSON:
         """The OpenAI-format error body."""
         kind = "rate_limit_error" if self.status == 429 else "upstream_error"
         if 400 <= self.status < 500 and self.status != 429:
             kind = "invalid_request_error"
-        return {"error": {"message": self.message, "type": kind, "code": str(self.status)}}
+        code = self.code or str(self.status)
+        return {"error": {"message": self.message, "type": kind, "code": code}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,19 @@ class FakeEngine:
         if spec.fail_status is not None and (spec.fail_times is None or nth < spec.fail_times):
             failure = FakeFailure(spec.fail_status, spec.fail_message, spec.retry_after_s)
         messages = body.get("messages") or []
+        prompt_tokens = count_messages(messages)
+        if (
+            failure is None
+            and spec.context_window is not None
+            and prompt_tokens > spec.context_window
+        ):
+            failure = FakeFailure(
+                400,
+                f"This model's maximum context length is {spec.context_window} tokens, "
+                f"but the request has {prompt_tokens} tokens.",
+                None,
+                "context_length_exceeded",
+            )
         tool_calls: list[JSON] = [
             {
                 "id": f"call_{nth}_{index}",
@@ -96,7 +111,7 @@ class FakeEngine:
             count_text(c["function"]["name"]) + count_text(c["function"]["arguments"])
             for c in tool_calls
         )
-        return FakePlan(spec, failure, text, tool_calls, count_messages(messages), completion)
+        return FakePlan(spec, failure, text, tool_calls, prompt_tokens, completion)
 
     def _envelope(self, obj: str, model: str) -> JSON:
         return {
