@@ -118,8 +118,12 @@ class DeploymentSettings(_Section):
     model: str = Field(min_length=1)
     base_url: str | None = None
     api_key_env: str | None = None
-    input_price: Decimal = Field(default=Decimal(0), ge=0, description="USD per 1M input tokens")
-    output_price: Decimal = Field(default=Decimal(0), ge=0, description="USD per 1M output tokens")
+    input_price: Decimal | None = Field(
+        default=None, ge=0, description="USD per 1M input tokens; none: the price table's"
+    )
+    output_price: Decimal | None = Field(
+        default=None, ge=0, description="USD per 1M output tokens; none: the price table's"
+    )
     cached_input_price: Decimal | None = Field(
         default=None, ge=0, description="USD per 1M input tokens read from the prompt cache"
     )
@@ -154,25 +158,25 @@ class DeploymentSettings(_Section):
 
     @property
     def input_micros_per_mtok(self) -> int:
-        """Input price as integer micro-dollars per million tokens."""
-        return int(self.input_price * MICROS_PER_USD)
+        """Input price as integer micro-dollars per million tokens (0 when unknown)."""
+        return int((self.input_price or 0) * MICROS_PER_USD)
 
     @property
     def output_micros_per_mtok(self) -> int:
-        """Output price as integer micro-dollars per million tokens."""
-        return int(self.output_price * MICROS_PER_USD)
+        """Output price as integer micro-dollars per million tokens (0 when unknown)."""
+        return int((self.output_price or 0) * MICROS_PER_USD)
 
     @property
     def cached_input_micros_per_mtok(self) -> int:
         """Cache-read price per million tokens; the input price when none is set."""
         price = self.input_price if self.cached_input_price is None else self.cached_input_price
-        return int(price * MICROS_PER_USD)
+        return int((price or 0) * MICROS_PER_USD)
 
     @property
     def cache_write_micros_per_mtok(self) -> int:
         """Cache-write price per million tokens; the input price when none is set."""
         price = self.input_price if self.cache_write_price is None else self.cache_write_price
-        return int(price * MICROS_PER_USD)
+        return int((price or 0) * MICROS_PER_USD)
 
 
 class RetrySettings(_Section):
@@ -220,6 +224,15 @@ class BreakerSettings(_Section):
     open_s: float = Field(default=30.0, gt=0, description="how long it stays open before a probe")
 
 
+class PriceSettings(_Section):
+    """A price-table entry: USD per million tokens."""
+
+    input: Decimal = Field(ge=0)
+    output: Decimal = Field(ge=0)
+    cached_input: Decimal | None = Field(default=None, ge=0)
+    cache_write: Decimal | None = Field(default=None, ge=0)
+
+
 class GatewaySettings(_Section):
     """Gateway behaviour that is not per model."""
 
@@ -227,6 +240,9 @@ class GatewaySettings(_Section):
     upstream_connections: int = Field(default=256, ge=1)
     deadline_s: float = Field(default=300.0, gt=0, description="default per-request deadline")
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    prices: dict[str, PriceSettings] = Field(
+        default_factory=dict, description="adds to or overrides the shipped price table"
+    )
 
 
 class Settings(BaseSettings):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from agentdeck.errors import ModelNotFoundError
 from agentdeck.gateway.fake_engine import BUILTIN_FAKE_MODEL
+from agentdeck.gateway.price_table import SHIPPED, PriceRow, as_prices, lookup
 from agentdeck.gateway.providers import Provider, ProviderContext, create_provider
 from agentdeck.settings import DeploymentSettings, ModelAliasSettings, Settings
 
@@ -52,16 +53,43 @@ def _alias_specs(settings: Settings) -> dict[str, tuple[ModelAliasSettings, str]
     return specs
 
 
+def price_table(settings: Settings) -> dict[str, PriceRow]:
+    """The shipped price table with the config's `gateway.prices` over it."""
+    table = dict(SHIPPED)
+    for model, price in settings.gateway.prices.items():
+        table[model] = (
+            str(price.input),
+            str(price.output),
+            None if price.cached_input is None else str(price.cached_input),
+            None if price.cache_write is None else str(price.cache_write),
+        )
+    return table
+
+
+def with_prices(deployment: DeploymentSettings, table: dict[str, PriceRow]) -> DeploymentSettings:
+    """The deployment with prices from the table where it sets none (fake models are free)."""
+    if deployment.provider == "fake" or (
+        deployment.input_price is not None and deployment.output_price is not None
+    ):
+        return deployment
+    row = lookup(deployment.model, table)
+    if row is None:
+        return deployment
+    known = as_prices(row)
+    update = {k: v for k, v in known.items() if getattr(deployment, k) is None}
+    return deployment.model_copy(update=update)
+
+
 class ModelCatalog:
     """Aliases and their deployments, built once from settings; providers live as long as it."""
 
     def __init__(self, settings: Settings) -> None:
         context = ProviderContext(gateway=settings.gateway, fake_models=settings.fake_models)
         self._aliases: dict[str, ModelAlias] = {}
+        table = price_table(settings)
         for name, (spec, owner) in _alias_specs(settings).items():
-            deployments = tuple(
-                Deployment(d, create_provider(d, context)) for d in spec.deployments
-            )
+            priced = [with_prices(d, table) for d in spec.deployments]
+            deployments = tuple(Deployment(d, create_provider(d, context)) for d in priced)
             self._aliases[name] = ModelAlias(name, deployments, spec, owner)
 
     def resolve(self, name: str) -> ModelAlias:
