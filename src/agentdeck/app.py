@@ -17,6 +17,7 @@ from agentdeck.db import migrate
 from agentdeck.db.engine import create_engine, wait_until_reachable
 from agentdeck.db.instance import ensure_installation_id
 from agentdeck.errors import AgentdeckError, MethodNotAllowedError, NotFoundError, http_status
+from agentdeck.gateway.admin_routes import GatewayAdminRoutes
 from agentdeck.gateway.breaker import BreakerBoard
 from agentdeck.gateway.catalog import ModelCatalog
 from agentdeck.gateway.dispatch import Dispatcher
@@ -24,10 +25,11 @@ from agentdeck.gateway.messages_routes import MessagesRoutes
 from agentdeck.gateway.router import Router
 from agentdeck.gateway.routes import GatewayRoutes
 from agentdeck.gateway.service import GatewayService
+from agentdeck.gateway.switches import Switchboard
 from agentdeck.health import HealthRoutes, Runtime
 from agentdeck.kv import create_kv
 from agentdeck.request_context import RequestContextMiddleware
-from agentdeck.settings import Settings
+from agentdeck.settings import Settings, read_credential
 from agentdeck.tracing.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _json(error.to_json(), error.status, dict(exc.headers or {}))
 
 
+def _admin_token(settings: Settings) -> str | None:
+    name = settings.server.admin_token_env
+    return read_credential(name) if name else None
+
+
 def create_app(settings: Settings) -> Starlette:
     """The agentdeck ASGI application for `settings`."""
     metrics = Metrics()
@@ -62,8 +69,11 @@ def create_app(settings: Settings) -> Starlette:
     catalog = ModelCatalog(settings)
     kv = create_kv(settings.kv)  # no I/O until first use: the lifespan checks it
     breakers = BreakerBoard(settings.gateway.breaker, kv, metrics)
-    router = Router(breakers)
-    dispatcher = Dispatcher(catalog, router, breakers, metrics, settings.gateway)
+    switches = Switchboard(kv)
+    router = Router(breakers, is_off=switches.deployment_off)
+    dispatcher = Dispatcher(
+        catalog, router, breakers, metrics, settings.gateway, is_off=switches.alias_off
+    )
     gateway = GatewayService(catalog, dispatcher, router, breakers, metrics)
     openai_routes = GatewayRoutes(gateway, settings.server.max_body_bytes)
     messages_routes = MessagesRoutes(gateway, settings.server.max_body_bytes)
@@ -72,6 +82,7 @@ def create_app(settings: Settings) -> Starlette:
         *openai_routes.routes(),
         *messages_routes.routes(),
         *HealthRoutes(runtime, metrics).routes(),
+        *GatewayAdminRoutes(catalog, switches, breakers, _admin_token(settings)).routes(),
     ]
 
     @asynccontextmanager
@@ -84,9 +95,11 @@ def create_app(settings: Settings) -> Starlette:
             runtime.installation_id = await ensure_installation_id(engine)
             runtime.engine, runtime.kv = engine, kv
             await breakers.start(catalog.deployment_ids())
+            await switches.start()
             log.info("agentdeck ready: store %s, kv %s", engine.dialect.name, kv.backend)
             yield
         finally:
+            await switches.stop()
             await breakers.stop()
             await catalog.aclose()
             await kv.aclose()

@@ -55,6 +55,22 @@ class InvalidRequestError(AgentdeckError):
     code = "invalid_request"
 
 
+class AuthenticationError(AgentdeckError):
+    """No credential, or a wrong one."""
+
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDeniedError(AgentdeckError):
+    """The caller may not do this."""
+
+    status = 403
+    type = "permission_error"
+    code = "permission_denied"
+
+
 class NotFoundError(AgentdeckError):
     """A route or named resource does not exist."""
 

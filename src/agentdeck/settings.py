@@ -43,6 +43,9 @@ class ServerSettings(_Section):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     drain_timeout_s: float = Field(default=30.0, gt=0)
     access_log: bool = False
+    admin_token_env: str | None = Field(
+        default=None, description="NAME of the env variable holding the admin API bearer token"
+    )
 
 
 class DatabaseSettings(_Section):

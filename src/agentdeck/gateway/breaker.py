@@ -8,7 +8,6 @@ other replica applies it at once; a replica that starts later reads the open one
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -19,6 +18,7 @@ from typing import Any
 import orjson
 
 from agentdeck.kv import KV
+from agentdeck.kv.follow import ChannelFollower
 from agentdeck.settings import BreakerSettings
 from agentdeck.tracing.metrics import Metrics
 
@@ -112,7 +112,7 @@ class BreakerBoard:
         self._metrics = metrics
         self._breakers: dict[str, Breaker] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._listener: asyncio.Task[None] | None = None
+        self._follower = ChannelFollower(kv, CHANNEL, self.apply)
 
     def _get(self, deployment_id: str) -> Breaker:
         breaker = self._breakers.get(deployment_id)
@@ -189,26 +189,10 @@ class BreakerBoard:
                     self._gauge(deployment_id, BreakerState.OPEN)
         except Exception as exc:  # noqa: BLE001 - kv down at start: breakers start closed, logged
             log.warning("could not load shared breaker states: %s", exc)
-        ready = asyncio.Event()
-        self._listener = asyncio.create_task(self._listen(ready))
-        await ready.wait()
-
-    async def _listen(self, ready: asyncio.Event) -> None:
-        try:
-            async with self._kv.subscribe(CHANNEL) as messages:
-                ready.set()
-                async for message in messages:
-                    self.apply(message)
-        except Exception as exc:  # noqa: BLE001 - kv lost: breakers go on locally, logged
-            log.warning("stopped following shared breaker states: %s", exc)
-        finally:
-            ready.set()
+        await self._follower.start()
 
     async def stop(self) -> None:
         """Stop following other replicas and finish sharing what is under way."""
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        await self._follower.stop()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

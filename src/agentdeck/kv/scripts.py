@@ -75,3 +75,39 @@ return {1, total}
 The check and the add are one atomic step, so N concurrent callers on any number of replicas
 never push the counter past the limit. TTL (ms; 0 for none) is set when the key has none.
 """
+
+
+def _set_member(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) -> int:
+    key = keys[0]
+    member = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+    present = _int(args[1]) == 1
+    raw = state.read(key)
+    members = [m for m in (raw.decode().split("\n") if raw else []) if m]
+    if present and member not in members:
+        members.append(member)
+    elif not present and member in members:
+        members.remove(member)
+    state.write(key, "\n".join(members).encode(), None)
+    return len(members)
+
+
+SET_MEMBER = Script(
+    name="set_member",
+    lua="""
+local raw = redis.call('GET', KEYS[1])
+local members = {}
+local found = false
+if raw then
+  for m in string.gmatch(raw, '[^\\n]+') do
+    if m == ARGV[1] then found = true end
+    if not (m == ARGV[1] and ARGV[2] == '0') then table.insert(members, m) end
+  end
+end
+if ARGV[2] == '1' and not found then table.insert(members, ARGV[1]) end
+redis.call('SET', KEYS[1], table.concat(members, '\\n'))
+return #members
+""",
+    local=_set_member,
+)
+"""Add (args[1] == 1) or remove (0) a member of a newline-separated set kept at a key,
+atomically, so that replicas changing different members at once lose none: [count after]."""
