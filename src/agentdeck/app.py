@@ -19,6 +19,7 @@ from agentdeck.db.instance import ensure_installation_id
 from agentdeck.errors import AgentdeckError, MethodNotAllowedError, NotFoundError, http_status
 from agentdeck.gateway.admin_routes import GatewayAdminRoutes
 from agentdeck.gateway.breaker import BreakerBoard
+from agentdeck.gateway.cache import ResponseCache
 from agentdeck.gateway.catalog import ModelCatalog
 from agentdeck.gateway.dispatch import Dispatcher
 from agentdeck.gateway.messages_routes import MessagesRoutes
@@ -74,7 +75,10 @@ def create_app(settings: Settings) -> Starlette:
     dispatcher = Dispatcher(
         catalog, router, breakers, metrics, settings.gateway, is_off=switches.alias_off
     )
-    gateway = GatewayService(catalog, dispatcher, router, breakers, metrics)
+    cache = ResponseCache(kv, settings.gateway.cache)
+    gateway = GatewayService(
+        catalog, dispatcher, router, breakers, metrics, cache, settings.gateway.cache.enabled
+    )
     openai_routes = GatewayRoutes(gateway, settings.server.max_body_bytes)
     messages_routes = MessagesRoutes(gateway, settings.server.max_body_bytes)
     fast_routes = {**openai_routes.handlers(), **messages_routes.handlers()}

@@ -215,6 +215,16 @@ class ModelAliasSettings(_Section):
         default=None, gt=0, description="one bound over all attempts and fallbacks"
     )
     disabled: bool = False
+    cache: bool | None = Field(default=None, description="cache answers; none: gateway.cache")
+    cache_ttl_s: float | None = Field(default=None, gt=0)
+
+
+class CacheSettings(_Section):
+    """The exact-match response cache (on kv: shared by replicas when Redis is configured)."""
+
+    enabled: bool = Field(default=False, description="cache every alias unless it says no")
+    ttl_s: float = Field(default=300.0, gt=0)
+    max_entry_bytes: int = Field(default=1024 * 1024, ge=1)
 
 
 class BreakerSettings(_Section):
@@ -243,6 +253,7 @@ class GatewaySettings(_Section):
     upstream_connections: int = Field(default=256, ge=1)
     deadline_s: float = Field(default=300.0, gt=0, description="default per-request deadline")
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     prices: dict[str, PriceSettings] = Field(
         default_factory=dict, description="adds to or overrides the shipped price table"
     )

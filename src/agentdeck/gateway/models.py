@@ -82,3 +82,5 @@ class CallRecord:
     cost_micros: int = 0
     attempts: int = 0
     path: list[str] = field(default_factory=list)  # aliases tried, fallbacks after the first
+    cache_bypass: bool = False  # the client asked not to use the cache
+    cache: str | None = None  # "hit" or "miss" when the cache applied

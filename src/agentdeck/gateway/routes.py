@@ -10,6 +10,7 @@ from agentdeck.gateway.http import (
     EventStreamResponse,
     Handler,
     RawRoute,
+    header,
     read_body,
     send_error,
     send_json,
@@ -52,7 +53,7 @@ class GatewayRoutes:
         try:
             body = parse_json_object(await read_body(scope, receive, self._limit))
             model, stream = check_chat_request(body)
-            record = CallRecord(request_id=scope[REQUEST_ID_KEY], alias=model)
+            record = CallRecord(scope[REQUEST_ID_KEY], model, cache_bypass=wants_no_cache(scope))
             if stream:
                 relay = await self._service.open_stream(body, record)
             else:
@@ -71,7 +72,7 @@ class GatewayRoutes:
         try:
             body = parse_json_object(await read_body(scope, receive, self._limit))
             model = check_embeddings_request(body)
-            record = CallRecord(request_id=scope[REQUEST_ID_KEY], alias=model)
+            record = CallRecord(scope[REQUEST_ID_KEY], model, cache_bypass=wants_no_cache(scope))
             reply = await self._service.embed(body, record)
         except AgentdeckError as error:
             await send_error(send, error, extra=tried_headers(record))
@@ -93,12 +94,22 @@ def route_headers(record: CallRecord) -> dict[str, str]:
 
 
 def call_headers(record: CallRecord) -> dict[str, str]:
-    """The x-agentdeck-* headers of a whole answer: route, cost, whether usage was counted."""
-    return {
+    """The x-agentdeck-* headers of a whole answer: route, cost, whether usage was counted,
+    and whether the cache answered."""
+    headers = {
         **route_headers(record),
         "x-agentdeck-cost-micros": str(record.cost_micros),
         "x-agentdeck-usage-counted": "true" if record.usage.counted else "false",
     }
+    if record.cache is not None:
+        headers["x-agentdeck-cache"] = record.cache
+    return headers
+
+
+def wants_no_cache(scope: Scope) -> bool:
+    """Whether the request carries `x-agentdeck-cache: bypass` (or `no-cache`)."""
+    value = header(scope, b"x-agentdeck-cache")
+    return value is not None and value.lower() in (b"bypass", b"no-cache")
 
 
 def tried_headers(record: CallRecord | None) -> dict[str, str] | None:

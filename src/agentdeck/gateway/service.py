@@ -16,6 +16,7 @@ import orjson
 
 from agentdeck.errors import AgentdeckError, UpstreamError, UpstreamTimeoutError
 from agentdeck.gateway.breaker import BreakerBoard
+from agentdeck.gateway.cache import DEFAULT_TENANT, ResponseCache, cache_key
 from agentdeck.gateway.catalog import Deployment, ModelCatalog
 from agentdeck.gateway.dispatch import Dispatcher
 from agentdeck.gateway.failures import classify, counts_against_breaker
@@ -52,8 +53,12 @@ class GatewayService:
         router: Router,
         breakers: BreakerBoard,
         metrics: Metrics,
+        cache: ResponseCache,
+        cache_by_default: bool = False,
     ) -> None:
         self._catalog = catalog
+        self._cache = cache
+        self._cache_by_default = cache_by_default
         self._dispatcher = dispatcher
         self._router = router
         self._breakers = breakers
@@ -78,8 +83,36 @@ class GatewayService:
         if isinstance(error, UpstreamError):
             self._metrics.upstream_errors.labels(deployment_id, error.wire_code).inc()
 
+    def _cache_key(self, kind: str, body: JSON, record: CallRecord) -> str | None:
+        """The cache key when this call may use the cache; drops the body's `cache` field."""
+        asked = body.pop("cache", None)
+        spec = self._catalog.resolve(record.alias).spec
+        enabled = spec.cache if spec.cache is not None else self._cache_by_default
+        if not enabled or asked is False or record.cache_bypass:
+            return None
+        return cache_key(kind, DEFAULT_TENANT, body)
+
+    async def _cached(self, key: str | None, record: CallRecord) -> bytes | None:
+        if key is None:
+            return None
+        answer = await self._cache.get(key)
+        record.cache = "hit" if answer is not None else "miss"
+        if answer is not None:
+            record.deployment_id = "cache"
+            self._metrics.gateway_calls.labels(record.alias, "cache", "cache_hit").inc()
+        return answer
+
+    async def _remember(self, key: str | None, record: CallRecord, answer: bytes) -> None:
+        if key is not None:
+            ttl = self._catalog.resolve(record.alias).spec.cache_ttl_s
+            await self._cache.put(key, answer, ttl)
+
     async def chat(self, body: JSON, record: CallRecord) -> ChatReply:
         """A whole chat completion; `record` is filled with deployment, usage and cost."""
+        key = self._cache_key("chat", body, record)
+        hit = await self._cached(key, record)
+        if hit is not None:
+            return ChatReply(hit, Usage(), "")
 
         async def attempt(deployment: Deployment) -> tuple[Deployment, ChatReply]:
             body["model"] = deployment.settings.model
@@ -103,6 +136,7 @@ class GatewayService:
             reply.usage = _counted_usage(body, reply.body)
         record.usage = reply.usage
         self._charge(record, deployment)
+        await self._remember(key, record, reply.body)
         return reply
 
     async def open_stream(
@@ -113,6 +147,7 @@ class GatewayService:
         Failing before the first event raises (after retries and fallbacks), so the client
         gets a plain HTTP error; after it, failures become an error event inside the stream.
         """
+        body.pop("cache", None)  # streams are not cached; the field must not go upstream
         options = body.get("stream_options") or {}
         client_wants_usage = options.get("include_usage") is True
 
@@ -185,6 +220,10 @@ class GatewayService:
 
     async def embed(self, body: JSON, record: CallRecord) -> EmbeddingReply:
         """Embeddings for the request's input."""
+        key = self._cache_key("embeddings", body, record)
+        hit = await self._cached(key, record)
+        if hit is not None:
+            return EmbeddingReply(hit, Usage())
 
         async def attempt(deployment: Deployment) -> tuple[Deployment, EmbeddingReply]:
             body["model"] = deployment.settings.model
@@ -201,6 +240,7 @@ class GatewayService:
             raise
         record.usage = reply.usage
         self._charge(record, deployment)
+        await self._remember(key, record, reply.body)
         return reply
 
     def models_body(self) -> bytes:

@@ -205,6 +205,7 @@ def check_chat_request(body: JSON) -> tuple[str, bool]:
         raise _fail(f"'stop' must be a string or an array, not {_type_name(stop)}", "stop")
     _check_tools(body)
     _check_response_format(body)
+    _optional(body, "cache", (bool,), "a boolean")
     return model, stream
 
 
@@ -234,6 +235,7 @@ def check_embeddings_request(body: JSON) -> str:
             f"'encoding_format' must be 'float' or 'base64', got {encoding!r}", "encoding_format"
         )
     _positive_int(body, "dimensions")
+    _optional(body, "cache", (bool,), "a boolean")
     if (body.get("dimensions") or 0) > MAX_EMBEDDING_DIMENSIONS:
         raise _fail(
             f"'dimensions' must be at most {MAX_EMBEDDING_DIMENSIONS}, got {body['dimensions']}",
