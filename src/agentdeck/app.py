@@ -26,6 +26,7 @@ from agentdeck.gateway.messages_routes import MessagesRoutes
 from agentdeck.gateway.router import Router
 from agentdeck.gateway.routes import GatewayRoutes
 from agentdeck.gateway.service import GatewayService
+from agentdeck.gateway.shadow import ShadowRunner
 from agentdeck.gateway.switches import Switchboard
 from agentdeck.health import HealthRoutes, Runtime
 from agentdeck.kv import create_kv
@@ -76,9 +77,11 @@ def create_app(settings: Settings) -> Starlette:
         catalog, router, breakers, metrics, settings.gateway, is_off=switches.alias_off
     )
     cache = ResponseCache(kv, settings.gateway.cache)
+    shadow = ShadowRunner(metrics)
     gateway = GatewayService(
-        catalog, dispatcher, router, breakers, metrics, cache, settings.gateway.cache.enabled
-    )
+        catalog, dispatcher, router, breakers, metrics, cache, shadow,
+        settings.gateway.cache.enabled,
+    )  # fmt: skip
     openai_routes = GatewayRoutes(gateway, settings.server.max_body_bytes)
     messages_routes = MessagesRoutes(gateway, settings.server.max_body_bytes)
     fast_routes = {**openai_routes.handlers(), **messages_routes.handlers()}
@@ -103,6 +106,7 @@ def create_app(settings: Settings) -> Starlette:
             log.info("agentdeck ready: store %s, kv %s", engine.dialect.name, kv.backend)
             yield
         finally:
+            await shadow.drain()
             await switches.stop()
             await breakers.stop()
             await catalog.aclose()

@@ -203,6 +203,13 @@ class FallbackSettings(_Section):
 Strategy = Literal["priority", "weighted", "latency", "cost", "least_busy"]
 
 
+class SplitSettings(_Section):
+    """A deployment that gets a share of an alias's traffic (canary) or a copy of it (shadow)."""
+
+    deployment: DeploymentSettings
+    percent: float = Field(gt=0, le=100)
+
+
 class ModelAliasSettings(_Section):
     """A model name clients use, mapped to one or more deployments."""
 
@@ -215,6 +222,12 @@ class ModelAliasSettings(_Section):
         default=None, gt=0, description="one bound over all attempts and fallbacks"
     )
     disabled: bool = False
+    canary: SplitSettings | None = Field(
+        default=None, description="send this share of the traffic to another deployment"
+    )
+    shadow: SplitSettings | None = Field(
+        default=None, description="mirror this share to a deployment; its answers are not returned"
+    )
     cache: bool | None = Field(default=None, description="cache answers; none: gateway.cache")
     cache_ttl_s: float | None = Field(default=None, gt=0)
 
@@ -295,7 +308,10 @@ class Settings(BaseSettings):
     def _unique_deployment_ids(self) -> Settings:
         seen: set[str] = set()
         for alias, spec in self.models.items():
-            for index, deployment in enumerate(spec.deployments):
+            named: list[tuple[int | str, DeploymentSettings]] = list(enumerate(spec.deployments))
+            named += [(kind, split.deployment) for kind, split in
+                      (("canary", spec.canary), ("shadow", spec.shadow)) if split]  # fmt: skip
+            for index, deployment in named:
                 if deployment.id is None:
                     deployment.id = f"{alias}/{index}"
                 if deployment.id in seen:

@@ -32,6 +32,8 @@ class ModelAlias:
     deployments: tuple[Deployment, ...]
     spec: ModelAliasSettings
     owned_by: str
+    canary: Deployment | None = None
+    shadow: Deployment | None = None
 
     @property
     def strategy(self) -> str:
@@ -88,9 +90,19 @@ class ModelCatalog:
         self._aliases: dict[str, ModelAlias] = {}
         table = price_table(settings)
         for name, (spec, owner) in _alias_specs(settings).items():
-            priced = [with_prices(d, table) for d in spec.deployments]
-            deployments = tuple(Deployment(d, create_provider(d, context)) for d in priced)
-            self._aliases[name] = ModelAlias(name, deployments, spec, owner)
+
+            def build(settings: DeploymentSettings) -> Deployment:
+                priced = with_prices(settings, table)
+                return Deployment(priced, create_provider(priced, context))
+
+            self._aliases[name] = ModelAlias(
+                name,
+                tuple(build(d) for d in spec.deployments),
+                spec,
+                owner,
+                canary=build(spec.canary.deployment) if spec.canary else None,
+                shadow=build(spec.shadow.deployment) if spec.shadow else None,
+            )
 
     def resolve(self, name: str) -> ModelAlias:
         """The alias `name`; an unknown name is a 404 that lists what exists."""
@@ -103,8 +115,8 @@ class ModelCatalog:
         return alias
 
     def deployment_ids(self) -> list[str]:
-        """Every deployment id of every alias."""
-        return [d.id for alias in self._aliases.values() for d in alias.deployments]
+        """Every deployment id of every alias, canary and shadow ones included."""
+        return [d.id for alias in self._aliases.values() for d in _all(alias)]
 
     def aliases(self) -> list[ModelAlias]:
         """Every alias, sorted by name."""
@@ -113,5 +125,9 @@ class ModelCatalog:
     async def aclose(self) -> None:
         """Close every provider's connections."""
         for alias in self._aliases.values():
-            for deployment in alias.deployments:
+            for deployment in _all(alias):
                 await deployment.provider.aclose()
+
+
+def _all(alias: ModelAlias) -> list[Deployment]:
+    return [*alias.deployments, *(d for d in (alias.canary, alias.shadow) if d is not None)]

@@ -56,6 +56,14 @@ class Router:
         """The deployments to try for `alias`, best first; empty when none is available."""
         usable = [d for d in alias.deployments if not self._is_off(d.id)]
         ordered = self._order(alias.strategy, usable)
+        canary = alias.canary
+        if (
+            canary is not None
+            and alias.spec.canary is not None
+            and not self._is_off(canary.id)
+            and self._rng.random() * 100 < alias.spec.canary.percent
+        ):
+            ordered.insert(0, canary)  # the rest stay behind it for retries
         return [d for d in ordered if self._breakers.allow(d.id)]
 
     def _order(self, strategy: str, deployments: list[Deployment]) -> list[Deployment]:

@@ -30,6 +30,7 @@ from agentdeck.gateway.models import (
 )
 from agentdeck.gateway.pricing import cost_micros
 from agentdeck.gateway.router import Router
+from agentdeck.gateway.shadow import ShadowRunner
 from agentdeck.gateway.streaming import (
     OpenAIEncoder,
     StreamEncoder,
@@ -54,9 +55,11 @@ class GatewayService:
         breakers: BreakerBoard,
         metrics: Metrics,
         cache: ResponseCache,
+        shadow: ShadowRunner,
         cache_by_default: bool = False,
     ) -> None:
         self._catalog = catalog
+        self._shadow = shadow
         self._cache = cache
         self._cache_by_default = cache_by_default
         self._dispatcher = dispatcher
@@ -137,6 +140,7 @@ class GatewayService:
         record.usage = reply.usage
         self._charge(record, deployment)
         await self._remember(key, record, reply.body)
+        self._shadow.maybe_mirror(self._catalog.resolve(record.alias), body, record.request_id)
         return reply
 
     async def open_stream(
@@ -195,6 +199,7 @@ class GatewayService:
             self._failed(record)
             raise
         first_token_s = time.perf_counter() - started
+        self._shadow.maybe_mirror(self._catalog.resolve(record.alias), body, record.request_id)
 
         def settle(done: CallRecord, outcome: str, error: AgentdeckError | None) -> None:
             # What was streamed was generated and is paid for, however the stream ended.

@@ -90,6 +90,10 @@ class Metrics:
             "agentdeck_gateway_fallbacks", "Fallbacks from one alias to another, by failure kind",
             ["from_alias", "to_alias", "kind"],
         )  # fmt: skip
+        self.shadow_calls = counter(
+            "agentdeck_gateway_shadow_calls", "Mirrored calls by shadow deployment and outcome",
+            ["deployment", "outcome"],
+        )  # fmt: skip
         self.streams_open = Gauge(
             "agentdeck_gateway_streams_open", "Streams being relayed now", registry=self.registry
         )

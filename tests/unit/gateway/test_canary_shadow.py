@@ -1,0 +1,71 @@
+"""Canary deployments take their share of traffic; shadows get copies that are never returned."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+MSG = [{"role": "user", "content": "hello split"}]
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
+
+
+async def test_canary_gets_its_share(gateway_client: Any) -> None:
+    client = await gateway_client(
+        models={
+            "main": {
+                "deployments": [{"provider": "fake", "model": "fake"}],
+                "canary": {"deployment": {"provider": "fake", "model": "fake"}, "percent": 25},
+            }
+        }
+    )
+    served: dict[str, int] = {}
+    for _ in range(400):
+        response = await client.post(
+            "/v1/chat/completions", json={"model": "main", "messages": MSG}
+        )
+        deployment = response.headers["x-agentdeck-deployment"]
+        served[deployment] = served.get(deployment, 0) + 1
+    assert set(served) == {"main/0", "main/canary"}
+    assert 60 <= served["main/canary"] <= 140  # 25% of 400 is 100; binomial sd is about 9
+
+
+async def test_shadow_answers_are_recorded_never_returned(gateway_client: Any) -> None:
+    client = await gateway_client(
+        fake_models={"shadowy": {"reply": "SHADOW ANSWER"}},
+        models={
+            "main": {
+                "deployments": [{"provider": "fake", "model": "fake"}],
+                "shadow": {
+                    "deployment": {"provider": "fake", "model": "shadowy", "input_price": "1",
+                                   "output_price": "1"},
+                    "percent": 100,
+                },
+            }
+        },
+    )  # fmt: skip
+    for stream in (False, True):
+        response = await client.post(
+            "/v1/chat/completions", json={"model": "main", "messages": MSG, "stream": stream}
+        )
+        assert "SHADOW" not in response.text
+        assert "split" in response.text  # the echo of the main deployment
+    for _ in range(50):  # shadows run after the answer, off the request path
+        metrics = (await client.get("/metrics")).text
+        if _sample(metrics, "agentdeck_gateway_shadow_calls_total", deployment="main/shadow",
+                   outcome="ok") == 2:  # fmt: skip
+            break
+        await asyncio.sleep(0.02)
+    assert _sample(metrics, "agentdeck_gateway_shadow_calls_total", deployment="main/shadow",
+                   outcome="ok") == 2  # fmt: skip
+    assert _sample(metrics, "agentdeck_gateway_cost_micros_total", deployment="main/shadow") > 0
+    assert _sample(metrics, "agentdeck_gateway_calls_total", alias="main",
+                   deployment="main/shadow", outcome="ok") == 0  # fmt: skip
