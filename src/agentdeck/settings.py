@@ -210,10 +210,41 @@ class SplitSettings(_Section):
     percent: float = Field(gt=0, le=100)
 
 
-class ModelAliasSettings(_Section):
-    """A model name clients use, mapped to one or more deployments."""
+class RuleCondition(_Section):
+    """What a request must look like for a rule to apply; every condition given must hold."""
 
-    deployments: list[DeploymentSettings] = Field(min_length=1)
+    min_prompt_tokens: int | None = Field(default=None, ge=0)
+    max_prompt_tokens: int | None = Field(default=None, ge=0)
+    tag: str | None = Field(default=None, description="in metadata.tags or x-agentdeck-tags")
+    has_tools: bool | None = None
+    has_images: bool | None = None
+    pattern: str | None = Field(default=None, description="regex over the last user message")
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from exc
+        return pattern
+
+
+class RoutingRule(_Section):
+    """Send requests that match `when` to the alias `route_to`."""
+
+    name: str = Field(min_length=1)
+    when: RuleCondition
+    route_to: str = Field(min_length=1)
+
+
+class ModelAliasSettings(_Section):
+    """A model name clients use: deployments to serve it, or rules that pick another alias."""
+
+    deployments: list[DeploymentSettings] = Field(default_factory=list)
+    rules: list[RoutingRule] = Field(default_factory=list)
+    default: str | None = Field(default=None, description="with rules: when none matches")
     description: str = ""
     strategy: Strategy = "priority"
     retries: RetrySettings = Field(default_factory=RetrySettings)
@@ -289,6 +320,31 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     models: dict[str, ModelAliasSettings] = Field(default_factory=dict)
     fake_models: dict[str, FakeModelSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _aliases_are_served(self) -> Settings:
+        known = (
+            set(self.models)
+            | set(self.fake_models)
+            | ({"fake"} if self.gateway.builtin_fake else set())
+        )
+        for alias, spec in self.models.items():
+            if not spec.deployments and not (spec.rules and spec.default):
+                raise ValueError(
+                    f"models.{alias}: needs deployments, or rules with a default alias"
+                )
+            targets = [rule.route_to for rule in spec.rules] + (
+                [spec.default] if spec.default else []
+            )
+            for target in targets:
+                if target not in known:
+                    raise ValueError(f"models.{alias}: rules route to unknown alias {target!r}")
+                routed = self.models.get(target)
+                if routed is not None and routed.rules:
+                    raise ValueError(
+                        f"models.{alias}: rules route to {target!r}, which has rules too"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _fallbacks_exist(self) -> Settings:

@@ -8,6 +8,7 @@ from agentdeck.errors import ModelNotFoundError
 from agentdeck.gateway.fake_engine import BUILTIN_FAKE_MODEL
 from agentdeck.gateway.price_table import SHIPPED, PriceRow, as_prices, lookup
 from agentdeck.gateway.providers import Provider, ProviderContext, create_provider
+from agentdeck.gateway.rules import RuleSet
 from agentdeck.settings import DeploymentSettings, ModelAliasSettings, Settings
 
 
@@ -34,6 +35,7 @@ class ModelAlias:
     owned_by: str
     canary: Deployment | None = None
     shadow: Deployment | None = None
+    rules: RuleSet | None = None
 
     @property
     def strategy(self) -> str:
@@ -102,6 +104,7 @@ class ModelCatalog:
                 owner,
                 canary=build(spec.canary.deployment) if spec.canary else None,
                 shadow=build(spec.shadow.deployment) if spec.shadow else None,
+                rules=RuleSet(spec) if spec.rules else None,
             )
 
     def resolve(self, name: str) -> ModelAlias:

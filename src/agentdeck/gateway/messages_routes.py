@@ -22,7 +22,7 @@ from agentdeck.gateway.http import (
     send_json,
 )
 from agentdeck.gateway.models import CallRecord
-from agentdeck.gateway.routes import call_headers, route_headers, tried_headers
+from agentdeck.gateway.routes import call_headers, new_record, route_headers, tried_headers
 from agentdeck.gateway.service import GatewayService
 from agentdeck.gateway.tokens import count_messages
 from agentdeck.gateway.validation import check_chat_request, parse_json_object
@@ -53,7 +53,7 @@ class MessagesRoutes:
             )
             model, stream = check_chat_request(body)
             request_id = scope[REQUEST_ID_KEY]
-            record = CallRecord(request_id=request_id, alias=model)
+            record = new_record(scope, model)
             if stream:
                 encoder = AnthropicStreamEncoder(
                     model,

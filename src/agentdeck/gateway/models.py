@@ -83,4 +83,6 @@ class CallRecord:
     attempts: int = 0
     path: list[str] = field(default_factory=list)  # aliases tried, fallbacks after the first
     cache_bypass: bool = False  # the client asked not to use the cache
+    tags: tuple[str, ...] = ()  # from the x-agentdeck-tags header
+    route: str | None = None  # "rule>alias" when a routing rule chose the alias
     cache: str | None = None  # "hit" or "miss" when the cache applied

@@ -53,7 +53,7 @@ class GatewayRoutes:
         try:
             body = parse_json_object(await read_body(scope, receive, self._limit))
             model, stream = check_chat_request(body)
-            record = CallRecord(scope[REQUEST_ID_KEY], model, cache_bypass=wants_no_cache(scope))
+            record = new_record(scope, model)
             if stream:
                 relay = await self._service.open_stream(body, record)
             else:
@@ -72,7 +72,7 @@ class GatewayRoutes:
         try:
             body = parse_json_object(await read_body(scope, receive, self._limit))
             model = check_embeddings_request(body)
-            record = CallRecord(scope[REQUEST_ID_KEY], model, cache_bypass=wants_no_cache(scope))
+            record = new_record(scope, model)
             reply = await self._service.embed(body, record)
         except AgentdeckError as error:
             await send_error(send, error, extra=tried_headers(record))
@@ -90,6 +90,8 @@ def route_headers(record: CallRecord) -> dict[str, str]:
                "x-agentdeck-attempts": str(record.attempts)}  # fmt: skip
     if len(record.path) > 1:
         headers["x-agentdeck-fallback-path"] = ">".join(record.path)
+    if record.route is not None:
+        headers["x-agentdeck-route"] = record.route
     return headers
 
 
@@ -104,6 +106,19 @@ def call_headers(record: CallRecord) -> dict[str, str]:
     if record.cache is not None:
         headers["x-agentdeck-cache"] = record.cache
     return headers
+
+
+def new_record(scope: Scope, model: str) -> CallRecord:
+    """The call record of a request: its id, alias, cache bypass and routing tags."""
+    tags = header(scope, b"x-agentdeck-tags")
+    return CallRecord(
+        scope[REQUEST_ID_KEY],
+        model,
+        cache_bypass=wants_no_cache(scope),
+        tags=tuple(t.strip() for t in tags.decode("latin-1").split(",") if t.strip())
+        if tags
+        else (),
+    )
 
 
 def wants_no_cache(scope: Scope) -> bool:

@@ -30,6 +30,7 @@ from agentdeck.gateway.models import (
 )
 from agentdeck.gateway.pricing import cost_micros
 from agentdeck.gateway.router import Router
+from agentdeck.gateway.rules import RequestFacts
 from agentdeck.gateway.shadow import ShadowRunner
 from agentdeck.gateway.streaming import (
     OpenAIEncoder,
@@ -86,6 +87,14 @@ class GatewayService:
         if isinstance(error, UpstreamError):
             self._metrics.upstream_errors.labels(deployment_id, error.wire_code).inc()
 
+    def _apply_rules(self, body: JSON, record: CallRecord) -> None:
+        """When the requested alias routes by rules, serve the request with the alias chosen."""
+        rules = self._catalog.resolve(record.alias).rules
+        if rules is not None:
+            target, rule = rules.choose(RequestFacts(body, record.tags))
+            record.route = f"{rule}>{target}"
+            record.alias = target
+
     def _cache_key(self, kind: str, body: JSON, record: CallRecord) -> str | None:
         """The cache key when this call may use the cache; drops the body's `cache` field."""
         asked = body.pop("cache", None)
@@ -112,6 +121,7 @@ class GatewayService:
 
     async def chat(self, body: JSON, record: CallRecord) -> ChatReply:
         """A whole chat completion; `record` is filled with deployment, usage and cost."""
+        self._apply_rules(body, record)
         key = self._cache_key("chat", body, record)
         hit = await self._cached(key, record)
         if hit is not None:
@@ -151,6 +161,7 @@ class GatewayService:
         Failing before the first event raises (after retries and fallbacks), so the client
         gets a plain HTTP error; after it, failures become an error event inside the stream.
         """
+        self._apply_rules(body, record)
         body.pop("cache", None)  # streams are not cached; the field must not go upstream
         options = body.get("stream_options") or {}
         client_wants_usage = options.get("include_usage") is True
@@ -225,6 +236,7 @@ class GatewayService:
 
     async def embed(self, body: JSON, record: CallRecord) -> EmbeddingReply:
         """Embeddings for the request's input."""
+        self._apply_rules(body, record)
         key = self._cache_key("embeddings", body, record)
         hit = await self._cached(key, record)
         if hit is not None:
