@@ -205,7 +205,9 @@ def test_duplicate_deployment_ids_are_rejected(
 
 def test_an_alias_needs_at_least_one_deployment(make_settings: Build) -> None:
     problems = problems_of(lambda: make_settings(models={"gpt": {"deployments": []}}))
-    assert [path for path, _, _ in problems] == ["models.gpt.deployments"]
+    assert [(path, message) for path, _, message in problems] == [
+        ("models.gpt", "Value error, needs deployments, or rules with a default alias")
+    ]
 
 
 @pytest.mark.parametrize(
