@@ -67,7 +67,7 @@ class DeploymentSettings(_Section):
     timeout_s: float = Field(default=120.0, gt=0, description="whole answer, per attempt")
     connect_timeout_s: float = Field(default=10.0, gt=0)
     first_token_timeout_s: float | None = Field(
-        default=None, gt=0, description="until the first stream event or the answer's headers"
+        default=None, gt=0, description="streams: the longest wait for the first event"
     )
     weight: int = Field(default=1, ge=0, description="share of traffic under `weighted`")
     headers: dict[str, str] = Field(default_factory=dict)

@@ -46,17 +46,28 @@ class Breaker:
         self._window: deque[tuple[int, int, int]] = deque()  # (second, calls, failures)
         self._probing = False
 
-    def allow(self, now: float) -> bool:
-        """Whether a call may go to this deployment now (a half-open breaker admits one probe)."""
+    def available(self, now: float) -> bool:
+        """Whether a call could go to this deployment now; changes nothing."""
         if self.state is BreakerState.CLOSED:
             return True
         if self.state is BreakerState.OPEN and now < self.open_until:
             return False
-        self.state = BreakerState.HALF_OPEN
-        if self._probing:
+        return not self._probing
+
+    def allow(self, now: float) -> bool:
+        """Take the right to call now: always when closed; a half-open breaker admits one
+        probe at a time, until its outcome is recorded or `release`d."""
+        if not self.available(now):
             return False
-        self._probing = True
+        if self.state is not BreakerState.CLOSED:
+            self.state = BreakerState.HALF_OPEN
+            self._probing = True
         return True
+
+    def release(self) -> None:
+        """The probe ended with an outcome that says nothing of the deployment's health (the
+        caller's error, a rate limit, a cancellation): let the next call probe instead."""
+        self._probing = False
 
     def _count(self, now: float, failed: bool) -> tuple[int, int]:
         second = int(now)
@@ -124,8 +135,16 @@ class BreakerBoard:
         """The deployment's breaker state."""
         return self._get(deployment_id).state
 
+    def available(self, deployment_id: str) -> bool:
+        """Whether a call could go to the deployment now (for ordering; takes nothing)."""
+        return self._get(deployment_id).available(time.monotonic())
+
+    def release(self, deployment_id: str) -> None:
+        """A call ended with an outcome that does not count for or against the deployment."""
+        self._get(deployment_id).release()
+
     def allow(self, deployment_id: str) -> bool:
-        """Whether a call may go to the deployment now."""
+        """Take the right to call the deployment now (a half-open one admits one probe)."""
         breaker = self._get(deployment_id)
         allowed = breaker.allow(time.monotonic())
         self._gauge(deployment_id, breaker.state)

@@ -111,7 +111,9 @@ class Dispatcher:
         retries = alias.spec.retries
         error: AgentdeckError | None = None
         for n in range(retries.attempts):
-            deployment = candidates[n % len(candidates)]
+            deployment = self._admitted(candidates, n)
+            if deployment is None:
+                break  # every candidate's breaker refused (half-open, probe under way)
             if error is not None:
                 kind = classify(error)
                 pause = self._backoff(n, retries.backoff_ms, retries.max_backoff_ms, error)
@@ -127,8 +129,20 @@ class Dispatcher:
                 error = failure
                 if not retriable(classify(failure)):
                     break
-        assert error is not None
+        if error is None:
+            raise UpstreamError(
+                f"no deployment of {alias.name!r} is available (circuit breakers open)",
+                code="no_deployment_available",
+            )
         raise error
+
+    def _admitted(self, candidates: list[Deployment], n: int) -> Deployment | None:
+        """The n-th candidate in turn whose breaker admits a call now (taking a probe)."""
+        for offset in range(len(candidates)):
+            deployment = candidates[(n + offset) % len(candidates)]
+            if self._breakers.allow(deployment.id):
+                return deployment
+        return None
 
     async def _once(
         self,
@@ -160,6 +174,7 @@ class Dispatcher:
             raise
         except BaseException:
             self._router.finished(deployment, None)  # cancelled: the client went away
+            self._breakers.release(deployment.id)
             raise
         elapsed = time.monotonic() - started
         if not held:
@@ -171,6 +186,8 @@ class Dispatcher:
         self._router.finished(deployment, None)
         if counts_against_breaker(classify(error)):
             self._breakers.record(deployment.id, False)
+        else:
+            self._breakers.release(deployment.id)
 
     def _backoff(self, n: int, base_ms: int, max_ms: int, error: AgentdeckError) -> float:
         """Jittered exponential backoff, never shorter than the upstream's Retry-After."""

@@ -64,7 +64,7 @@ class Router:
             and self._rng.random() * 100 < alias.spec.canary.percent
         ):
             ordered.insert(0, canary)  # the rest stay behind it for retries
-        return [d for d in ordered if self._breakers.allow(d.id)]
+        return [d for d in ordered if self._breakers.available(d.id)]
 
     def _order(self, strategy: str, deployments: list[Deployment]) -> list[Deployment]:
         if len(deployments) < 2 or strategy == "priority":

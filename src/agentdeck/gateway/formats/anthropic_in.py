@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from agentdeck.errors import InvalidRequestError
+from agentdeck.gateway.formats.anthropic_out import TOOL_ERROR_MARK
 from agentdeck.gateway.models import JSON
 
 FINISH_REASONS = {
@@ -72,7 +73,7 @@ def _user_turn(content: Any, where: str) -> list[JSON]:
             result = block.get("content")
             text = _text_of(result)
             if block.get("is_error"):
-                text = f"[tool error] {text}"
+                text = TOOL_ERROR_MARK + text
             out.append(
                 {"role": "tool", "tool_call_id": str(block.get("tool_use_id", "")), "content": text}
             )

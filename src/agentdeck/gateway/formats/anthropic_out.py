@@ -17,6 +17,7 @@ from agentdeck.errors import InvalidRequestError
 from agentdeck.gateway.models import JSON
 
 DEFAULT_MAX_TOKENS = 4096
+TOOL_ERROR_MARK = "[tool error] "
 
 STOP_REASONS = {
     "end_turn": "stop",
@@ -104,6 +105,10 @@ def _assistant_blocks(message: JSON) -> list[JSON]:
 def _tool_result(message: JSON) -> JSON:
     content = message.get("content")
     result: JSON = {"type": "tool_result", "tool_use_id": message.get("tool_call_id", "")}
+    if isinstance(content, str) and content.startswith(TOOL_ERROR_MARK):
+        # An Anthropic client's is_error result, carried through the OpenAI format.
+        result["is_error"] = True
+        content = content.removeprefix(TOOL_ERROR_MARK)
     result["content"] = content if isinstance(content, str) else _blocks(content)
     return result
 

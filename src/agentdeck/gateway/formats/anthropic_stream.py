@@ -70,6 +70,8 @@ class AnthropicStreamEncoder:
     def chunk(self, stream_event: StreamEvent) -> bytes | None:
         """The Anthropic events for one OpenAI chunk, concatenated (often none)."""
         chunk = stream_event.chunk
+        if not self._started and isinstance(chunk.get("model"), str) and chunk["model"]:
+            self._model = chunk["model"]  # the upstream's model, as whole answers name it
         out = self._start()
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
