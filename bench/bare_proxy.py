@@ -21,6 +21,7 @@ class BareProxy:
     """Forwards every POST to `upstream` + the same path; GET /readyz answers 200."""
 
     def __init__(self, upstream: str, connections: int) -> None:
+        """Remember where to forward; the session is opened in the lifespan."""
         self.upstream = upstream.rstrip("/")
         self.connections = connections
         self.session: aiohttp.ClientSession | None = None

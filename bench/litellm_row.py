@@ -2,7 +2,7 @@
 
 The install is tried once; a failure is remembered in the venv so later runs skip at once
 (delete bench/.litellm-venv to try again). Nothing here may fail the run: every problem
-becomes a `Skipped` with the reason.
+becomes a `RowSkippedError` with the reason.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ MODEL = "bench"
 READY_PATH = "/health/readiness"
 
 
-class Skipped(Exception):
+class RowSkippedError(Exception):
     """The LiteLLM row cannot be measured; the message is the reason printed in its place."""
 
 
@@ -29,22 +29,27 @@ def ensure_installed(timeout_s: float) -> Path:
     if cli.exists() and not FAILED_MARKER.exists():
         return cli
     if FAILED_MARKER.exists():
-        raise Skipped(f"earlier install failed ({FAILED_MARKER.read_text().strip()})")
+        raise RowSkippedError(f"earlier install failed ({FAILED_MARKER.read_text().strip()})")
     print(f"installing litellm[proxy] into {VENV} (once, at most {timeout_s:.0f}s)...")
     steps = [
         [sys.executable, "-m", "venv", str(VENV)],
-        [str(VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
-         "litellm[proxy]"],
+        [
+            str(VENV / "bin" / "pip"),
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "litellm[proxy]",
+        ],
     ]
     for argv in steps:
         reason = _run_bounded(argv, timeout_s)
         if reason is not None:
             VENV.mkdir(parents=True, exist_ok=True)
             FAILED_MARKER.write_text(reason + "\n")
-            raise Skipped(f"install failed: {reason}")
+            raise RowSkippedError(f"install failed: {reason}")
     if not cli.exists():
         FAILED_MARKER.write_text("no litellm CLI after install\n")
-        raise Skipped("install finished but bin/litellm is missing")
+        raise RowSkippedError("install finished but bin/litellm is missing")
     return cli
 
 
@@ -61,7 +66,8 @@ def _run_bounded(argv: list[str], timeout_s: float) -> str | None:
         return f"{Path(argv[0]).name} timed out after {timeout_s:.0f}s"
     if proc.returncode != 0:
         errors = [
-            line for line in out.decode(errors="replace").splitlines()
+            line
+            for line in out.decode(errors="replace").splitlines()
             if "ERROR" in line or "error" in line
         ]
         last = errors[-1] if errors else f"exit {proc.returncode}"
@@ -84,7 +90,9 @@ def write_config(directory: Path, upstream_port: int) -> Path:
         "litellm_settings:\n"
         "  telemetry: false\n"
         "  drop_params: true\n"
-        "general_settings: {}\n"
+        "general_settings:\n"
+        # agentdeck's bench config has no keys either; both sides skip authentication.
+        "  dangerously_permit_weak_or_unset_master_key: true\n"
     )
     return path
 
@@ -92,8 +100,15 @@ def write_config(directory: Path, upstream_port: int) -> Path:
 def command(cli: Path, config: Path, port: int) -> list[str]:
     """The proxy command line: one worker, as agentdeck runs one process."""
     return [
-        str(cli), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
-        "--num_workers", "1",
+        str(cli),
+        "--config",
+        str(config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--num_workers",
+        "1",
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -46,6 +47,7 @@ class ProcessSet:
     """Every process the run starts; `stop_all` ends them whatever happened."""
 
     def __init__(self, log_dir: Path) -> None:
+        """Nothing started yet; logs go to `log_dir`."""
         self.log_dir = log_dir
         self.servers: list[Server] = []
 
@@ -115,10 +117,8 @@ class ProcessSet:
 
 def _signal_group(pgid: int, sig: int) -> None:
     """Signal a process group we created; it may be gone already."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def free_port() -> int:
@@ -185,6 +185,20 @@ def rss_mib(pid: int) -> float | None:
                 total_kb += int(line.split()[1])
                 seen = True
     return total_kb / 1024 if seen else None
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by `pid` and its descendants."""
+    ticks = 0
+    for member in tree_pids(pid):
+        try:
+            stat = Path(f"/proc/{member}/stat").read_text()
+        except OSError:
+            continue
+        # Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        fields = stat.rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_times() -> dict[str, tuple[int, int]]:

@@ -1,0 +1,320 @@
+"""Gateway benchmark: agentdeck against a bare Python pass-through (and LiteLLM if installable).
+
+The server under test runs alone on core 0; wrk and the fake upstream share core 1. The rows
+are measured in alternating rounds in one run, because the machine is shared and noisy, and
+the medians are reported. See docs/performance.md.
+
+    .venv/bin/python bench/run.py                 # full run (about 6 minutes)
+    .venv/bin/python bench/run.py --quick         # smoke run (about 1 minute)
+    BENCH_DURATION=5 BENCH_ROUNDS=1 .venv/bin/python bench/run.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import litellm_row
+from loadgen import check_wrk, run_wrk
+from procs import HarnessError, ProcessSet, Server, free_port, rss_mib, wait_ready
+from report import CONCURRENCIES, RowResult, code_version, print_report, targets, write_json
+
+BENCH_DIR = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+SERVER_CORE, LOAD_CORE = 0, 1
+
+
+def parse_args() -> argparse.Namespace:
+    """Command line, with BENCH_* environment variables as defaults."""
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--duration",
+        type=int,
+        default=int(env("BENCH_DURATION", "10")),
+        help="seconds per measured wrk run (BENCH_DURATION, default 10)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=int(env("BENCH_WARMUP", "2")),
+        help="seconds of unmeasured load before each run (BENCH_WARMUP)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=int(env("BENCH_ROUNDS", "3")),
+        help="alternating rounds; medians are reported (BENCH_ROUNDS)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(env("BENCH_WRK_THREADS", "1")),
+        help="wrk threads at c=64 (BENCH_WRK_THREADS, default 1)",
+    )
+    parser.add_argument(
+        "--restarts",
+        type=int,
+        default=int(env("BENCH_RESTARTS", "3")),
+        help="extra starts to time readiness with an existing database",
+    )
+    parser.add_argument(
+        "--no-litellm",
+        action="store_true",
+        default=env("BENCH_LITELLM", "1") == "0",
+        help="skip the LiteLLM row",
+    )
+    parser.add_argument(
+        "--litellm-install-timeout",
+        type=float,
+        default=float(env("BENCH_LITELLM_INSTALL_TIMEOUT", "600")),
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="3 s runs, 1 s warm-up, one round, one restart"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.warmup, args.rounds, args.restarts = 3, 1, 1, 1
+    if args.duration < 1 or args.warmup < 0 or args.rounds < 1 or args.restarts < 0:
+        parser.error("duration >= 1, warmup >= 0, rounds >= 1, restarts >= 0")
+    return args
+
+
+def check_machine() -> None:
+    """Two cores and taskset are needed to keep load and server apart."""
+    check_wrk()
+    if shutil.which("taskset") is None:
+        raise HarnessError("taskset is missing (util-linux)")
+    cores = os.sched_getaffinity(0)
+    if not {SERVER_CORE, LOAD_CORE} <= cores:
+        raise HarnessError(f"needs cores {SERVER_CORE} and {LOAD_CORE}; allowed: {sorted(cores)}")
+
+
+def agentdeck_config(directory: Path, upstream_port: int, port: int) -> Path:
+    """A config with one alias, `bench`, routed through the openai provider to the upstream."""
+    path = directory / "agentdeck.yaml"
+    path.write_text(
+        "log_level: warning\n"
+        f"server: {{host: 127.0.0.1, port: {port}}}\n"
+        f"database: {{url: 'sqlite+aiosqlite:///{directory}/bench.db'}}\n"
+        "models:\n"
+        "  bench:\n"
+        "    deployments:\n"
+        "      - provider: openai\n"
+        "        model: fake\n"
+        f"        base_url: http://127.0.0.1:{upstream_port}/v1\n"
+        "        input_price: 1.0\n"
+        "        output_price: 2.0\n"
+    )
+    return path
+
+
+def timed_starts(
+    procs: ProcessSet,
+    name: str,
+    argv: list[str],
+    port: int,
+    restarts: int,
+    result: RowResult,
+    **start: Any,
+) -> Server:
+    """Start the server 1 + `restarts` times, timing each to /readyz; keep the last one up."""
+    server = procs.start(name, argv, SERVER_CORE, port, **start)
+    result.ready_first_s = wait_ready(server, "/readyz", timeout_s=60)
+    for _ in range(restarts):
+        procs.stop(server)
+        server = procs.start(name, argv, SERVER_CORE, port, **start)
+        result.ready_restart_s.append(wait_ready(server, "/readyz", timeout_s=60))
+    return server
+
+
+def start_litellm(
+    procs: ProcessSet,
+    args: argparse.Namespace,
+    work: Path,
+    upstream_port: int,
+    result: RowResult,
+) -> Server | None:
+    """Start the LiteLLM proxy if it can be installed and started; else record why not."""
+    if args.no_litellm:
+        result.skipped = "disabled (--no-litellm / BENCH_LITELLM=0)"
+        return None
+    server = None
+    try:
+        cli = litellm_row.ensure_installed(args.litellm_install_timeout)
+        port = free_port()
+        config = litellm_row.write_config(work, upstream_port)
+        argv = litellm_row.command(cli, config, port)
+        server = procs.start(
+            "litellm", argv, SERVER_CORE, port, cwd=work, env=litellm_row.environment()
+        )
+        result.ready_first_s = wait_ready(server, litellm_row.READY_PATH, timeout_s=180)
+        result.note = "readiness is GET /health/readiness; one uvicorn worker, no database"
+        return server
+    except (litellm_row.RowSkippedError, HarnessError, OSError) as exc:
+        result.skipped = str(exc).splitlines()[0][:160]
+        if server is not None:
+            print(f"litellm log tail:\n{server.log_tail()}")
+            procs.stop(server)
+        return None
+
+
+def measure(
+    procs: ProcessSet,
+    rows: dict[str, RowResult],
+    targets_by_row: dict[str, tuple[Server | None, int, str]],
+    args: argparse.Namespace,
+) -> None:
+    """Alternating rounds: at each concurrency every row in turn, the others paused."""
+    names = list(targets_by_row)
+    for index in range(args.rounds):
+        # Rotate the order each round so no row always follows the same neighbour.
+        order = names[index % len(names) :] + names[: index % len(names)]
+        for c in CONCURRENCIES:
+            threads = 1 if c == 1 else args.threads
+            for name in order:
+                server, port, model = targets_by_row[name]
+                if server is not None:
+                    procs.resume(server)
+                try:
+                    if args.warmup:
+                        run_wrk(port, model, c, threads, args.warmup, LOAD_CORE)
+                    pid = server.pid if server is not None else None
+                    result = run_wrk(port, model, c, threads, args.duration, LOAD_CORE, pid)
+                    if server is not None and c == 64:
+                        rss = rss_mib(server.pid)
+                        if rss is not None:
+                            rows[name].rss_mib.append(round(rss, 1))
+                finally:
+                    if server is not None:
+                        procs.pause(server)
+                rows[name].runs.setdefault(c, []).append(result)
+                print(
+                    f"  round {index + 1}/{args.rounds} c={c:<3} {name:<10} "
+                    f"{result.rps:>9,.0f} req/s  p50 {result.p50_ms:.3f} ms  "
+                    f"p99 {result.p99_ms:.3f} ms  errors {result.errors}"
+                    + _cpu_note(result.server_cpu_us_per_req),
+                    flush=True,
+                )
+
+
+def _cpu_note(us_per_req: float | None) -> str:
+    """The server CPU time per request for the progress line, when there is a server."""
+    return "" if us_per_req is None else f"  server cpu {us_per_req:.0f} us/req"
+
+
+def run(args: argparse.Namespace, procs: ProcessSet, work: Path) -> dict[str, RowResult]:
+    """Start everything, measure, and return the results per row."""
+    rows = {name: RowResult(name) for name in ("bare", "agentdeck", "litellm", "upstream")}
+    rows["upstream"].note = "wrk straight at the fake upstream, both on core 1: the load ceiling"
+    upstream_port = free_port()
+    upstream = procs.start(
+        "upstream",
+        [str(BIN / "agentdeck"), "fake-upstream", "--port", str(upstream_port)],
+        LOAD_CORE,
+        upstream_port,
+        cwd=work,
+    )
+    wait_ready(upstream, "/v1/models", timeout_s=60)
+    print(f"fake upstream ready on :{upstream_port} (core {LOAD_CORE})")
+
+    bare_port = free_port()
+    bare_argv = [
+        sys.executable,
+        str(BENCH_DIR / "bare_proxy.py"),
+        "--port",
+        str(bare_port),
+        "--upstream",
+        f"http://127.0.0.1:{upstream_port}",
+    ]
+    bare = timed_starts(procs, "bare", bare_argv, bare_port, args.restarts, rows["bare"], cwd=work)
+    print(f"bare proxy ready in {rows['bare'].ready_first_s:.2f}s")
+
+    deck_port = free_port()
+    config = agentdeck_config(work, upstream_port, deck_port)
+    deck_argv = [str(BIN / "agentdeck"), "serve", "--config", str(config)]
+    deck = timed_starts(
+        procs, "agentdeck", deck_argv, deck_port, args.restarts, rows["agentdeck"], cwd=work
+    )
+    print(
+        f"agentdeck ready in {rows['agentdeck'].ready_first_s:.2f}s (new database), "
+        f"restarts {rows['agentdeck'].ready_restart_s}"
+    )
+
+    litellm = start_litellm(procs, args, work, upstream_port, rows["litellm"])
+    if litellm is not None:
+        print(f"litellm ready in {rows['litellm'].ready_first_s:.2f}s")
+    else:
+        print(f"litellm skipped: {rows['litellm'].skipped}")
+
+    plan: dict[str, tuple[Server | None, int, str]] = {
+        "bare": (bare, bare_port, "fake"),
+        "agentdeck": (deck, deck_port, "bench"),
+    }
+    if litellm is not None:
+        plan["litellm"] = (litellm, litellm.port, litellm_row.MODEL)
+    plan["upstream"] = (None, upstream_port, "fake")
+    for server in (bare, deck, litellm):
+        if server is not None:
+            procs.pause(server)
+    measure(procs, rows, plan, args)
+    return rows
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """Turn SIGINT/SIGTERM/SIGHUP into KeyboardInterrupt so the cleanup in main() runs."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main() -> int:
+    """Run the benchmark; 0 whatever the verdicts, 1 when the harness fails, 130 on Ctrl-C."""
+    args = parse_args()
+    # SIGINT too: a shell starts background jobs with it ignored, and Python then keeps it so.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
+    work = Path(tempfile.mkdtemp(prefix="agentdeck-bench-"))
+    procs = ProcessSet(work)
+    failed = True
+    try:
+        check_machine()
+        # The harness itself (polling, parsing) belongs on the load core too.
+        os.sched_setaffinity(0, {LOAD_CORE})
+        code = code_version()
+        dirty = " + uncommitted changes in src/" if code["src_dirty"] else ""
+        print(f"agentdeck at commit {code['commit'][:12] or '?'}{dirty}")
+        print(
+            f"duration {args.duration}s, warm-up {args.warmup}s, rounds {args.rounds}, "
+            f"wrk threads at c=64: {args.threads}; logs in {work}"
+        )
+        rows = run(args, procs, work)
+        judged = targets(rows)
+        print_report(rows, judged, args.rounds)
+        settings = {k: v for k, v in vars(args).items() if k != "litellm_install_timeout"}
+        print(f"\nresults written to {write_json(rows, judged, settings, code)}")
+        failed = False
+        return 0
+    except HarnessError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; stopping everything", file=sys.stderr)
+        return 130
+    finally:
+        # A second Ctrl-C must not cut the cleanup short and leave servers behind.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        procs.stop_all()
+        if failed:
+            print(f"server logs kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
