@@ -92,8 +92,20 @@ def targets(rows: dict[str, RowResult]) -> list[Target]:
     errors = deck.errors(1) + deck.errors(64)
     # A gateway that answered errors under load has not met a throughput or latency target.
     note = f"{errors} failed requests" if errors else ""
+    weighted = rows.get("agentdeck-4w")
+    weighted_rps = weighted.median(64, "rps") if weighted is not None else None
+    weighted_ratio = (
+        100 * weighted_rps / bare_rps if bare_rps and weighted_rps is not None else None
+    )
     return [
         Target("agentdeck req/s at c=64 as % of bare", ratio, 50.0, True, "%", note),
+        Target(
+            "4-deployment weighted alias req/s at c=64 as % of bare",
+            weighted_ratio,
+            50.0,
+            True,
+            "%",
+        ),
         Target("agentdeck p50 - bare p50 at c=1", overhead, 0.5, False, "ms", note),
         Target("agentdeck RSS after c=64", deck.last_rss, 150.0, False, "MiB"),
         Target("agentdeck start to /readyz 200", deck.ready_s, 2.0, False, "s"),

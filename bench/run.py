@@ -97,7 +97,17 @@ def check_machine() -> None:
 
 
 def agentdeck_config(directory: Path, upstream_port: int, port: int) -> Path:
-    """A config with one alias, `bench`, routed through the openai provider to the upstream."""
+    """A config with two aliases routed through the openai provider to the upstream: `bench`
+    (one deployment) and `bench4` (four deployments, weighted 1:1:1:7). Retries, breakers and
+    routing stay at their defaults, i.e. on."""
+    deployment = (
+        "{{id: {id}, provider: openai, model: fake, base_url: 'http://127.0.0.1:"
+        f"{upstream_port}/v1', input_price: 1.0, output_price: 2.0, weight: {{weight}}}}"
+    )
+    weighted = "\n".join(
+        "      - " + deployment.format(id=f"w{n}", weight=weight)
+        for n, weight in enumerate((1, 1, 1, 7), start=1)
+    )
     path = directory / "agentdeck.yaml"
     path.write_text(
         "log_level: warning\n"
@@ -106,11 +116,10 @@ def agentdeck_config(directory: Path, upstream_port: int, port: int) -> Path:
         "models:\n"
         "  bench:\n"
         "    deployments:\n"
-        "      - provider: openai\n"
-        "        model: fake\n"
-        f"        base_url: http://127.0.0.1:{upstream_port}/v1\n"
-        "        input_price: 1.0\n"
-        "        output_price: 2.0\n"
+        "      - " + deployment.format(id="single", weight=1) + "\n"
+        "  bench4:\n"
+        "    strategy: weighted\n"
+        "    deployments:\n" + weighted + "\n"
     )
     return path
 
@@ -211,7 +220,9 @@ def _cpu_note(us_per_req: float | None) -> str:
 
 def run(args: argparse.Namespace, procs: ProcessSet, work: Path) -> dict[str, RowResult]:
     """Start everything, measure, and return the results per row."""
-    rows = {name: RowResult(name) for name in ("bare", "agentdeck", "litellm", "upstream")}
+    names = ("bare", "agentdeck", "agentdeck-4w", "litellm", "upstream")
+    rows = {name: RowResult(name) for name in names}
+    rows["agentdeck-4w"].note = "the agentdeck server, alias of 4 deployments weighted 1:1:1:7"
     rows["upstream"].note = "wrk straight at the fake upstream, both on core 1: the load ceiling"
     upstream_port = free_port()
     upstream = procs.start(
@@ -256,6 +267,7 @@ def run(args: argparse.Namespace, procs: ProcessSet, work: Path) -> dict[str, Ro
     plan: dict[str, tuple[Server | None, int, str]] = {
         "bare": (bare, bare_port, "fake"),
         "agentdeck": (deck, deck_port, "bench"),
+        "agentdeck-4w": (deck, deck_port, "bench4"),
     }
     if litellm is not None:
         plan["litellm"] = (litellm, litellm.port, litellm_row.MODEL)
