@@ -100,13 +100,16 @@ def agentdeck_config(directory: Path, upstream_port: int, port: int) -> Path:
     """A config with two aliases routed through the openai provider to the upstream: `bench`
     (one deployment) and `bench4` (four deployments, weighted 1:1:1:7). Retries, breakers and
     routing stay at their defaults, i.e. on."""
-    deployment = (
-        "{{id: {id}, provider: openai, model: fake, base_url: 'http://127.0.0.1:"
-        f"{upstream_port}/v1', input_price: 1.0, output_price: 2.0, weight: {{weight}}}}"
-    )
+
+    def deployment(name: str, weight: int) -> str:
+        return (
+            f"{{id: {name}, provider: openai, model: fake, base_url: "
+            f"'http://127.0.0.1:{upstream_port}/v1', input_price: 1.0, output_price: 2.0, "
+            f"weight: {weight}}}"
+        )
+
     weighted = "\n".join(
-        "      - " + deployment.format(id=f"w{n}", weight=weight)
-        for n, weight in enumerate((1, 1, 1, 7), start=1)
+        "      - " + deployment(f"w{n}", weight) for n, weight in enumerate((1, 1, 1, 7), start=1)
     )
     path = directory / "agentdeck.yaml"
     path.write_text(
@@ -116,7 +119,7 @@ def agentdeck_config(directory: Path, upstream_port: int, port: int) -> Path:
         "models:\n"
         "  bench:\n"
         "    deployments:\n"
-        "      - " + deployment.format(id="single", weight=1) + "\n"
+        "      - " + deployment("single", 1) + "\n"
         "  bench4:\n"
         "    strategy: weighted\n"
         "    deployments:\n" + weighted + "\n"

@@ -23,6 +23,7 @@ from agentdeck.gateway.failures import (
     Failure,
     classify,
     counts_against_breaker,
+    fallback_list,
     retriable,
     retry_after_s,
 )
@@ -89,7 +90,9 @@ class Dispatcher:
             kind = classify(last)
             if kind in (Failure.CLIENT_ERROR, Failure.NOT_OURS):
                 raise last
-            queue.extend(getattr(alias.spec.fallbacks, kind.value) + alias.spec.fallbacks.any)
+            queue.extend(
+                getattr(alias.spec.fallbacks, fallback_list(kind)) + alias.spec.fallbacks.any
+            )
         assert last is not None
         raise last
 
@@ -111,23 +114,26 @@ class Dispatcher:
         retries = alias.spec.retries
         error: AgentdeckError | None = None
         for n in range(retries.attempts):
+            if error is not None:
+                kind = classify(error)
+                if retriable(kind):  # a refused one goes straight to the next deployment
+                    pause = self._backoff(n, retries.backoff_ms, retries.max_backoff_ms, error)
+                    if time.monotonic() + pause >= deadline:
+                        break  # waiting would outlive the deadline: let a fallback try instead
+                    await asyncio.sleep(pause)
+                self._metrics.retries.labels(alias.name, kind.value).inc()
+            # Taken only now, just before the call: a half-open breaker admits one probe.
             deployment = self._admitted(candidates, n)
             if deployment is None:
                 break  # every candidate's breaker refused (half-open, probe under way)
-            if error is not None:
-                kind = classify(error)
-                pause = self._backoff(n, retries.backoff_ms, retries.max_backoff_ms, error)
-                if time.monotonic() + pause >= deadline:
-                    break  # waiting would outlive the deadline: let a fallback try instead
-                self._metrics.retries.labels(alias.name, kind.value).inc()
-                await asyncio.sleep(pause)
             try:
                 return await self._once(deployment, record, attempt, deadline, deadline_s, held)
             except DeadlineExceededError:
                 raise
             except AgentdeckError as failure:
                 error = failure
-                if not retriable(classify(failure)):
+                candidates = _still_worth_trying(candidates, deployment, failure)
+                if not candidates:
                     break
         if error is None:
             raise UpstreamError(
@@ -195,3 +201,14 @@ class Dispatcher:
         pause = exponential * (0.5 + self._rng.random() / 2)
         told = retry_after_s(error)
         return float(max(pause, told)) if told is not None else float(pause)
+
+
+def _still_worth_trying(
+    candidates: list[Deployment], failed: Deployment, error: AgentdeckError
+) -> list[Deployment]:
+    """The deployments a next attempt may go to after `failed` failed with `error`."""
+    kind = classify(error)
+    if kind is Failure.UPSTREAM_REFUSED:
+        # Our credential or account there: never again, but another deployment may serve.
+        return [c for c in candidates if c is not failed]
+    return candidates if retriable(kind) else []

@@ -25,6 +25,7 @@ class Failure(StrEnum):
     CONTEXT_WINDOW_EXCEEDED = "context_window_exceeded"
     CONTENT_FILTERED = "content_filtered"
     UPSTREAM_DOWN = "upstream_down"
+    UPSTREAM_REFUSED = "upstream_refused"  # our credential, account or spend cap refused
     CLIENT_ERROR = "client_error"  # the request itself is wrong: the same answer anywhere
     NOT_OURS = "not_ours"  # agentdeck's own refusal (budget, auth, config): never retried
 
@@ -35,6 +36,8 @@ _CONTEXT = re.compile(
     re.IGNORECASE,
 )
 _FILTERED = re.compile(r"content[_ ]?filter|content management policy|safety", re.IGNORECASE)
+_QUOTA = re.compile(r"insufficient[_ ]quota|billing|credit balance|spend(ing)? (cap|limit)",
+                    re.IGNORECASE)  # fmt: skip
 
 
 def classify(error: AgentdeckError) -> Failure:
@@ -45,6 +48,9 @@ def classify(error: AgentdeckError) -> Failure:
         return Failure.UPSTREAM_DOWN
     status = error.upstream_status
     if status == 429:
+        # A provider's spend cap also answers 429, but waiting will not lift it.
+        if _QUOTA.search(f"{error.wire_code} {error.message}"):
+            return Failure.UPSTREAM_REFUSED
         return Failure.RATE_LIMITED
     if isinstance(error, UpstreamStatusError) and status is not None and 400 <= status < 500:
         text = f"{error.wire_code} {error.message}"
@@ -52,15 +58,21 @@ def classify(error: AgentdeckError) -> Failure:
             return Failure.CONTEXT_WINDOW_EXCEEDED
         if status in (400, 422) and _FILTERED.search(text):
             return Failure.CONTENT_FILTERED
-        if status in (401, 403, 404):
-            return Failure.UPSTREAM_DOWN  # our credential or config is refused: try elsewhere
+        if status in (401, 402, 403, 404):
+            return Failure.UPSTREAM_REFUSED  # our credential or config: elsewhere, not again
         return Failure.CLIENT_ERROR
     return Failure.UPSTREAM_DOWN  # 5xx, connection errors, broken answers
 
 
 def retriable(kind: Failure) -> bool:
-    """Whether trying again (after a pause) may succeed."""
+    """Whether trying again (after a pause) may succeed: never for a refused credential or
+    spend cap, nor for the caller's own errors."""
     return kind in (Failure.RATE_LIMITED, Failure.UPSTREAM_DOWN)
+
+
+def fallback_list(kind: Failure) -> str:
+    """The `fallbacks` entry that applies to a kind of failure."""
+    return Failure.UPSTREAM_DOWN.value if kind is Failure.UPSTREAM_REFUSED else kind.value
 
 
 def counts_against_breaker(kind: Failure) -> bool:

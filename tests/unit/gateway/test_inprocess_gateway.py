@@ -245,3 +245,38 @@ async def test_embeddings_models_and_health(gateway_client: Any) -> None:
         )
         == 1
     )
+
+
+async def test_refused_credentials_and_spend_caps_are_never_retried(gateway_client: Any) -> None:
+    fake_models = {
+        "badkey": {"fail_status": 401, "fail_message": "invalid x-api-key"},
+        "broke": {"fail_status": 429, "fail_message": "You exceeded your current quota "
+                  "(insufficient_quota)"},
+        "ok": {"reply": "served elsewhere"},
+    }  # fmt: skip
+    models = {
+        # a refused deployment is skipped for the next one in the same alias, without a pause
+        "pair": {"deployments": [{"provider": "fake", "model": "badkey", "id": "pair/bad"},
+                                 {"provider": "fake", "model": "ok", "id": "pair/ok"}],
+                 "retries": {"attempts": 3, "backoff_ms": 5000}},
+        # alone, it is not tried again, and upstream_down fallbacks apply
+        "capped": {"deployments": [{"provider": "fake", "model": "broke"}],
+                   "retries": {"attempts": 3}, "fallbacks": {"upstream_down": ["ok"]}},
+        "lonely": {"deployments": [{"provider": "fake", "model": "badkey"}],
+                   "retries": {"attempts": 3}},
+    }  # fmt: skip
+    client = await gateway_client(fake_models=fake_models, models=models)
+    pair = await client.post("/v1/chat/completions", json={"model": "pair", "messages": MSG})
+    assert pair.status_code == 200
+    assert (pair.headers["x-agentdeck-deployment"], pair.headers["x-agentdeck-attempts"]) == (
+        "pair/ok",
+        "2",
+    )
+    capped = await client.post("/v1/chat/completions", json={"model": "capped", "messages": MSG})
+    assert capped.status_code == 200
+    assert capped.headers["x-agentdeck-fallback-path"] == "capped>ok"
+    assert capped.headers["x-agentdeck-attempts"] == "2"  # one on capped/0, one on ok
+    lonely = await client.post("/v1/chat/completions", json={"model": "lonely", "messages": MSG})
+    assert lonely.status_code == 502
+    assert lonely.json()["error"]["code"] == "upstream_auth_failed"
+    assert lonely.headers["x-agentdeck-attempts"] == "1"
