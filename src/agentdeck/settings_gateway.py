@@ -72,6 +72,10 @@ class DeploymentSettings(_Section):
     weight: int = Field(default=1, ge=0, description="share of traffic under `weighted`")
     headers: dict[str, str] = Field(default_factory=dict)
     api_version: str | None = Field(default=None, description="azure: the api-version query")
+    region: str | None = Field(default=None, description="bedrock: the AWS region")
+    aws_access_key_id_env: str = "AWS_ACCESS_KEY_ID"
+    aws_secret_access_key_env: str = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 - a variable name
+    aws_session_token_env: str = "AWS_SESSION_TOKEN"  # noqa: S105 - a variable name
     stream_usage: bool = Field(
         default=True, description="ask the upstream for a usage chunk on every stream"
     )

@@ -2,6 +2,7 @@
 
 OpenAI (`/v1/chat/completions`, `/v1/embeddings`, `/v1/models`, and Azure's
 `/openai/deployments/{name}/...` paths), Anthropic (`/v1/messages`)
+Bedrock Converse (`/model/{id}/converse`, `/converse-stream` in the AWS event-stream framing)
 and Gemini (`/v1beta/models/{model}:generateContent`, `:streamGenerateContent?alt=sse`,
 `:batchEmbedContents`). A raw ASGI app, so that as an upstream in tests and benchmarks it costs
 as little as possible. Injected failures happen on the wire: an error status in the format's
@@ -14,6 +15,7 @@ import asyncio
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from starlette.types import Receive, Scope, Send
@@ -24,9 +26,11 @@ from agentdeck.settings import FakeModelSettings
 
 _JSON = [(b"content-type", b"application/json")]
 _SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+_EVENT_STREAM = [(b"content-type", b"application/vnd.amazon.eventstream")]
 _GEMINI_PATH = re.compile(
     r"^/v1beta/models/([^/:]+):(generateContent|streamGenerateContent|batchEmbedContents)$"
 )
+_BEDROCK_PATH = re.compile(r"^/model/([^/]+)/(converse|converse-stream)$")
 _AZURE_PATH = re.compile(r"^/openai/deployments/([^/]+)/(chat/completions|embeddings)$")
 _GOOGLE_STATUS = {
     400: "INVALID_ARGUMENT",
@@ -57,7 +61,7 @@ class UpstreamResetError(Exception):
 class _Call:
     """What a request asks for: its wire format, the action, and the model if in the path."""
 
-    wire: str  # openai | anthropic | gemini
+    wire: str  # openai | anthropic | gemini | bedrock
     action: str  # chat | embed
     model: str | None = None
 
@@ -71,6 +75,9 @@ def _route(method: str, path: str) -> _Call | None:
         return _Call("openai", "embed")
     if path == "/v1/messages":
         return _Call("anthropic", "chat")
+    bedrock = _BEDROCK_PATH.match(path)
+    if bedrock:
+        return _Call("bedrock", "chat", unquote(bedrock.group(1)))
     azure = _AZURE_PATH.match(path)
     if azure:
         return _Call(
@@ -88,6 +95,8 @@ def error_body(wire: str, status: int, message: str) -> dict[str, Any]:
     if wire == "anthropic":
         kind = _ANTHROPIC_TYPES.get(status, "api_error")
         return {"type": "error", "error": {"type": kind, "message": message}}
+    if wire == "bedrock":
+        return {"message": message}
     if wire == "gemini":
         return {
             "error": {
@@ -152,11 +161,12 @@ class FakeUpstreamApp:
         if call.action == "embed":
             await _send_json(send, 200, self._embeddings(call.wire, model, spec, body))
             return
-        streaming = body.get("stream") is True or (
-            call.wire == "gemini" and scope["path"].endswith(":streamGenerateContent")
+        streaming = body.get("stream") is True or scope["path"].endswith(
+            (":streamGenerateContent", "/converse-stream")
         )
         if streaming:
-            await _send_events(send, plan, self._events(call.wire, model, plan, body))
+            headers = _EVENT_STREAM if call.wire == "bedrock" else _SSE
+            await _send_events(send, plan, self._events(call.wire, model, plan, body), headers)
         else:
             await _send_whole(send, plan, self._whole(call.wire, model, plan))
 
@@ -179,6 +189,8 @@ class FakeUpstreamApp:
         return self.engine.embeddings(model, spec, body)
 
     def _whole(self, wire: str, model: str, plan: FakePlan) -> Any:
+        if wire == "bedrock":
+            return fake_wire.bedrock_response(plan)
         if wire == "anthropic":
             return fake_wire.anthropic_message(model, plan)
         if wire == "gemini":
@@ -186,6 +198,11 @@ class FakeUpstreamApp:
         return self.engine.completion(model, plan)
 
     def _events(self, wire: str, model: str, plan: FakePlan, body: Any) -> list[bytes]:
+        if wire == "bedrock":
+            return [
+                fake_wire.event_stream_frame(kind, data)
+                for kind, data in fake_wire.bedrock_events(plan)
+            ]
         if wire == "anthropic":
             return [
                 b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
@@ -208,6 +225,8 @@ def _as_openai(wire: str, body: dict[str, Any]) -> dict[str, Any]:
         return {"messages": fake_wire.anthropic_messages_as_openai(body)}
     if wire == "gemini":
         return {"messages": fake_wire.gemini_contents_as_openai(body)}
+    if wire == "bedrock":
+        return {"messages": fake_wire.bedrock_messages_as_openai(body)}
     return body
 
 
@@ -229,8 +248,10 @@ async def _send_whole(send: Send, plan: FakePlan, answer: Any) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-async def _send_events(send: Send, plan: FakePlan, events: list[bytes]) -> None:
-    await send({"type": "http.response.start", "status": 200, "headers": _SSE})
+async def _send_events(
+    send: Send, plan: FakePlan, events: list[bytes], headers: list[tuple[bytes, bytes]]
+) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     delay = plan.spec.chunk_delay_ms / 1000
     reset_at = plan.spec.reset_after_chunks
     for index, event in enumerate(events):

@@ -7,6 +7,7 @@ translators, so that tests of the translators against the fake upstream are not 
 from __future__ import annotations
 
 import itertools
+import zlib
 from typing import Any
 
 import orjson
@@ -256,3 +257,79 @@ def gemini_chunks(model: str, plan: FakePlan) -> list[JSON]:
         }
     )
     return chunks
+
+
+def bedrock_messages_as_openai(body: JSON) -> list[JSON]:
+    """Converse `system` and `messages` as plain role/content pairs, for echo and counts."""
+    messages: list[JSON] = []
+    system = " ".join(b.get("text", "") for b in body.get("system") or () if "text" in b)
+    if system:
+        messages.append({"role": "system", "content": system})
+    for message in body.get("messages") or ():
+        text = " ".join(b.get("text", "") for b in message.get("content") or () if "text" in b)
+        messages.append({"role": message.get("role"), "content": text})
+    return messages
+
+
+def _bedrock_usage(plan: FakePlan) -> JSON:
+    return {"inputTokens": plan.prompt_tokens, "outputTokens": plan.completion_tokens,
+            "totalTokens": plan.prompt_tokens + plan.completion_tokens}  # fmt: skip
+
+
+def bedrock_response(plan: FakePlan) -> JSON:
+    """A complete Converse answer."""
+    content: list[JSON] = [{"text": plan.text}] if plan.text else []
+    content.extend(
+        {"toolUse": {"toolUseId": f"tooluse_{call['id']}", "name": call["function"]["name"],
+                     "input": _tool_input(call)}}
+        for call in plan.tool_calls
+    )  # fmt: skip
+    return {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": "tool_use" if plan.tool_calls else "end_turn",
+        "usage": _bedrock_usage(plan),
+        "metrics": {"latencyMs": plan.spec.latency_ms},
+    }
+
+
+def bedrock_events(plan: FakePlan) -> list[tuple[str, JSON]]:
+    """The (event type, payload) pairs of a ConverseStream answer."""
+    events: list[tuple[str, JSON]] = [("messageStart", {"role": "assistant"})]
+    index = 0
+    if plan.text:
+        events.extend(
+            ("contentBlockDelta", {"delta": {"text": piece}, "contentBlockIndex": 0})
+            for piece in split_text(plan.text, plan.spec.chunks)
+        )
+        events.append(("contentBlockStop", {"contentBlockIndex": 0}))
+        index = 1
+    for offset, call in enumerate(plan.tool_calls):
+        block = index + offset
+        events.append(("contentBlockStart", {"start": {"toolUse": {
+            "toolUseId": f"tooluse_{call['id']}", "name": call["function"]["name"]}},
+            "contentBlockIndex": block}))  # fmt: skip
+        events.extend(
+            ("contentBlockDelta", {"delta": {"toolUse": {"input": piece}},
+                                   "contentBlockIndex": block})
+            for piece in split_text(call["function"]["arguments"], plan.spec.chunks or 2)
+        )  # fmt: skip
+        events.append(("contentBlockStop", {"contentBlockIndex": block}))
+    events.append(("messageStop", {"stopReason": "tool_use" if plan.tool_calls else "end_turn"}))
+    events.append(("metadata", {"usage": _bedrock_usage(plan), "metrics": {"latencyMs": 0}}))
+    return events
+
+
+def event_stream_frame(event_type: str, payload: JSON) -> bytes:
+    """One message in the AWS event-stream binary framing (application/vnd.amazon.eventstream):
+    total length, headers length, prelude CRC32, string headers, payload, message CRC32."""
+    headers = b""
+    for name, value in ((":event-type", event_type), (":content-type", "application/json"),
+                        (":message-type", "event")):  # fmt: skip
+        raw_name, raw_value = name.encode(), value.encode()
+        headers += (bytes([len(raw_name)]) + raw_name + b"\x07"
+                    + len(raw_value).to_bytes(2, "big") + raw_value)  # fmt: skip
+    body = orjson.dumps(payload)
+    total = 12 + len(headers) + len(body) + 4
+    prelude = total.to_bytes(4, "big") + len(headers).to_bytes(4, "big")
+    message = prelude + zlib.crc32(prelude).to_bytes(4, "big") + headers + body
+    return message + zlib.crc32(message).to_bytes(4, "big")

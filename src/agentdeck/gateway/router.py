@@ -78,15 +78,25 @@ class Router:
         return sorted(deployments, key=self._latency)
 
     def _weighted(self, deployments: list[Deployment]) -> list[Deployment]:
-        """A random order where each next pick is drawn by weight (weight 0 goes last)."""
-        pool = [d for d in deployments if d.settings.weight > 0]
-        rest = [d for d in deployments if d.settings.weight == 0]
-        ordered: list[Deployment] = []
-        while pool:
-            pick = self._rng.choices(pool, weights=[d.settings.weight for d in pool])[0]
-            ordered.append(pick)
-            pool.remove(pick)
-        return ordered + rest
+        """The first pick drawn by weight, the others behind it in their configured order
+        (for retries); weight 0 only when nothing else is left. One random draw per call."""
+        weights = [d.settings.weight for d in deployments]
+        total = sum(weights)
+        if total == 0:
+            return deployments
+        pick = deployments[-1]
+        point = self._rng.random() * total
+        for deployment, weight in zip(deployments, weights, strict=True):
+            point -= weight
+            if point < 0:
+                pick = deployment
+                break
+        rest = [d for d in deployments if d is not pick]
+        return [
+            pick,
+            *(d for d in rest if d.settings.weight),
+            *(d for d in rest if not d.settings.weight),
+        ]
 
     def _latency(self, deployment: Deployment) -> float:
         load = self.load(deployment.id)

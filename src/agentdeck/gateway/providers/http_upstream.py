@@ -6,12 +6,13 @@ and body shapes, not in how connections, timeouts, error statuses and SSE are ha
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
 import orjson
 from aiohttp.http_exceptions import HttpProcessingError
+from yarl import URL
 
 from agentdeck.errors import (
     ConfigurationError,
@@ -85,14 +86,25 @@ class HTTPUpstream:
         )
 
     async def post(
-        self, url: str, body: Any, *, streaming: bool, params: Mapping[str, str] | None = None
+        self,
+        url: str,
+        body: Any,
+        *,
+        streaming: bool,
+        params: Mapping[str, str] | None = None,
+        sign: Callable[[str, bytes], Mapping[str, str]] | None = None,
     ) -> aiohttp.ClientResponse:
-        """POST `body` as JSON; a response with an error status is raised as an UpstreamError."""
+        """POST `body` as JSON; a response with an error status is raised as an UpstreamError.
+
+        `sign(url, data)` gives headers computed over the exact bytes (request signing).
+        """
+        data = orjson.dumps(body)
         try:
             response = await self._client().post(
-                url,
-                data=orjson.dumps(body),
+                URL(url, encoded=True),
+                data=data,
                 params=params,
+                headers=sign(url, data) if sign is not None else None,
                 timeout=self._stream_timeout if streaming else self._whole_timeout,
             )
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
@@ -118,10 +130,14 @@ class HTTPUpstream:
         )
 
     async def post_json(
-        self, url: str, body: Any, params: Mapping[str, str] | None = None
+        self,
+        url: str,
+        body: Any,
+        params: Mapping[str, str] | None = None,
+        sign: Callable[[str, bytes], Mapping[str, str]] | None = None,
     ) -> tuple[bytes, Any]:
         """POST and read the whole JSON answer: (raw bytes, parsed)."""
-        response = await self.post(url, body, streaming=False, params=params)
+        response = await self.post(url, body, streaming=False, params=params, sign=sign)
         try:
             raw = await response.read()
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:

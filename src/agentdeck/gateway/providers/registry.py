@@ -16,6 +16,7 @@ _BUILTIN = {
     "azure": "agentdeck.gateway.providers.azure:AzureOpenAIProvider",
     "anthropic": "agentdeck.gateway.providers.anthropic:AnthropicProvider",
     "gemini": "agentdeck.gateway.providers.gemini:GeminiProvider",
+    "bedrock": "agentdeck.gateway.providers.bedrock:BedrockProvider",
 }
 
 
