@@ -107,10 +107,7 @@ class Dispatcher:
     ) -> T:
         candidates = self._router.candidates(alias)
         if not candidates:
-            raise UpstreamError(
-                f"no deployment of {alias.name!r} is available (circuit breakers open)",
-                code="no_deployment_available",
-            )
+            raise _none_available(alias)
         retries = alias.spec.retries
         error: AgentdeckError | None = None
         for n in range(retries.attempts):
@@ -136,10 +133,7 @@ class Dispatcher:
                 if not candidates:
                     break
         if error is None:
-            raise UpstreamError(
-                f"no deployment of {alias.name!r} is available (circuit breakers open)",
-                code="no_deployment_available",
-            )
+            raise _none_available(alias)
         raise error
 
     def _admitted(self, candidates: list[Deployment], n: int) -> Deployment | None:
@@ -212,3 +206,10 @@ def _still_worth_trying(
         # Our credential or account there: never again, but another deployment may serve.
         return [c for c in candidates if c is not failed]
     return candidates if retriable(kind) else []
+
+
+def _none_available(alias: ModelAlias) -> UpstreamError:
+    return UpstreamError(
+        f"no deployment of {alias.name!r} is available (circuit breakers open)",
+        code="no_deployment_available",
+    )

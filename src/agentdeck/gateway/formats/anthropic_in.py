@@ -13,6 +13,7 @@ import orjson
 
 from agentdeck.errors import InvalidRequestError
 from agentdeck.gateway.formats.anthropic_out import TOOL_ERROR_MARK
+from agentdeck.gateway.formats.turns import parse_arguments
 from agentdeck.gateway.models import JSON
 
 FINISH_REASONS = {
@@ -209,10 +210,7 @@ def response_to_anthropic(answer: JSON, model: str) -> JSON:
         content.append({"type": "text", "text": text})
     for call in message.get("tool_calls") or ():
         function = call.get("function") or {}
-        try:
-            arguments = orjson.loads(function.get("arguments") or "{}")
-        except orjson.JSONDecodeError:
-            arguments = {"_raw_arguments": function.get("arguments")}
+        arguments = parse_arguments(function.get("arguments"))
         content.append(
             {
                 "type": "tool_use",

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from agentdeck.errors import InvalidRequestError
+from agentdeck.gateway.formats.turns import append_turn, parse_arguments
 from agentdeck.gateway.models import JSON
 
 DEFAULT_MAX_TOKENS = 4096
@@ -77,16 +78,6 @@ def _blocks(content: Any) -> list[JSON]:
     return blocks
 
 
-def _arguments(raw: Any) -> Any:
-    if isinstance(raw, dict):
-        return raw
-    try:
-        return orjson.loads(raw or "{}")
-    except orjson.JSONDecodeError:
-        # Anthropic needs an object; keep the model's malformed text rather than drop it.
-        return {"_raw_arguments": raw}
-
-
 def _assistant_blocks(message: JSON) -> list[JSON]:
     blocks = _blocks(message.get("content"))
     for call in message.get("tool_calls") or ():
@@ -96,7 +87,7 @@ def _assistant_blocks(message: JSON) -> list[JSON]:
                 "type": "tool_use",
                 "id": call.get("id") or "",
                 "name": function.get("name", ""),
-                "input": _arguments(function.get("arguments")),
+                "input": parse_arguments(function.get("arguments")),
             }
         )
     return blocks
@@ -113,16 +104,6 @@ def _tool_result(message: JSON) -> JSON:
     return result
 
 
-def _append(messages: list[JSON], role: str, blocks: list[JSON]) -> None:
-    """Add blocks as a turn; consecutive turns of one role merge (Anthropic alternates)."""
-    if not blocks:
-        return
-    if messages and messages[-1]["role"] == role:
-        messages[-1]["content"].extend(blocks)
-    else:
-        messages.append({"role": role, "content": blocks})
-
-
 def _messages(openai_messages: list[JSON]) -> tuple[list[JSON], list[JSON]]:
     system: list[JSON] = []
     messages: list[JSON] = []
@@ -131,11 +112,11 @@ def _messages(openai_messages: list[JSON]) -> tuple[list[JSON], list[JSON]]:
         if role in ("system", "developer"):
             system.extend(_blocks(message.get("content")))
         elif role == "user":
-            _append(messages, "user", _blocks(message.get("content")))
+            append_turn(messages, "user", _blocks(message.get("content")))
         elif role == "assistant":
-            _append(messages, "assistant", _assistant_blocks(message))
+            append_turn(messages, "assistant", _assistant_blocks(message))
         elif role in ("tool", "function"):
-            _append(messages, "user", [_tool_result(message)])
+            append_turn(messages, "user", [_tool_result(message)])
     return system, messages
 
 

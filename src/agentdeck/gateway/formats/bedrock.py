@@ -15,6 +15,7 @@ import orjson
 
 from agentdeck.errors import InvalidRequestError
 from agentdeck.gateway.formats.anthropic_out import TOOL_ERROR_MARK
+from agentdeck.gateway.formats.turns import append_turn, parse_arguments
 from agentdeck.gateway.models import JSON
 
 STOP_REASONS = {
@@ -57,22 +58,6 @@ def _blocks(content: Any) -> list[JSON]:
     return blocks
 
 
-def _arguments(raw: Any) -> Any:
-    try:
-        return orjson.loads(raw or "{}")
-    except orjson.JSONDecodeError:
-        return {"_raw_arguments": raw}
-
-
-def _append(messages: list[JSON], role: str, blocks: list[JSON]) -> None:
-    if not blocks:
-        return
-    if messages and messages[-1]["role"] == role:
-        messages[-1]["content"].extend(blocks)
-    else:
-        messages.append({"role": role, "content": blocks})
-
-
 def _tool_result(message: JSON) -> JSON:
     content = message.get("content")
     text = content if isinstance(content, str) else "".join(
@@ -92,7 +77,7 @@ def _messages(openai_messages: list[JSON]) -> tuple[list[JSON], list[JSON]]:
         if role in ("system", "developer"):
             system.extend(_blocks(message.get("content")))
         elif role == "user":
-            _append(messages, "user", _blocks(message.get("content")))
+            append_turn(messages, "user", _blocks(message.get("content")))
         elif role == "assistant":
             blocks = _blocks(message.get("content"))
             for call in message.get("tool_calls") or ():
@@ -102,13 +87,13 @@ def _messages(openai_messages: list[JSON]) -> tuple[list[JSON], list[JSON]]:
                         "toolUse": {
                             "toolUseId": call.get("id", ""),
                             "name": function.get("name", ""),
-                            "input": _arguments(function.get("arguments")),
+                            "input": parse_arguments(function.get("arguments")),
                         }
                     }
                 )
-            _append(messages, "assistant", blocks)
+            append_turn(messages, "assistant", blocks)
         elif role == "tool":
-            _append(messages, "user", [_tool_result(message)])
+            append_turn(messages, "user", [_tool_result(message)])
     return system, messages
 
 

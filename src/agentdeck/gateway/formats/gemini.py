@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from agentdeck.gateway.formats.turns import append_turn, parse_arguments
 from agentdeck.gateway.models import JSON
 
 FINISH_REASONS = {
@@ -60,22 +61,6 @@ def _parts(content: Any) -> list[JSON]:
     return [p for p in (_part(part) for part in content) if p is not None]
 
 
-def _arguments(raw: Any) -> Any:
-    try:
-        return orjson.loads(raw or "{}")
-    except orjson.JSONDecodeError:
-        return {"_raw_arguments": raw}
-
-
-def _append(contents: list[JSON], role: str, parts: list[JSON]) -> None:
-    if not parts:
-        return
-    if contents and contents[-1]["role"] == role:
-        contents[-1]["parts"].extend(parts)
-    else:
-        contents.append({"role": role, "parts": parts})
-
-
 def _contents(messages: list[JSON]) -> tuple[list[JSON], list[JSON]]:
     system: list[JSON] = []
     contents: list[JSON] = []
@@ -85,7 +70,7 @@ def _contents(messages: list[JSON]) -> tuple[list[JSON], list[JSON]]:
         if role in ("system", "developer"):
             system.extend(_parts(message.get("content")))
         elif role == "user":
-            _append(contents, "user", _parts(message.get("content")))
+            append_turn(contents, "user", _parts(message.get("content")), "parts")
         elif role == "assistant":
             parts = _parts(message.get("content"))
             for call in message.get("tool_calls") or ():
@@ -96,11 +81,11 @@ def _contents(messages: list[JSON]) -> tuple[list[JSON], list[JSON]]:
                         "functionCall": {
                             "id": call.get("id", ""),
                             "name": function.get("name", ""),
-                            "args": _arguments(function.get("arguments")),
+                            "args": parse_arguments(function.get("arguments")),
                         }
                     }
                 )
-            _append(contents, "model", parts)
+            append_turn(contents, "model", parts, "parts")
         elif role == "tool":
             call_id = str(message.get("tool_call_id", ""))
             text = message.get("content")
@@ -109,19 +94,8 @@ def _contents(messages: list[JSON]) -> tuple[list[JSON], list[JSON]]:
                 if isinstance(text, str)
                 else "".join(p.get("text", "") for p in text or () if isinstance(p, dict))
             )
-            _append(
-                contents,
-                "user",
-                [
-                    {
-                        "functionResponse": {
-                            "id": call_id,
-                            "name": names.get(call_id, ""),
-                            "response": {"result": text},
-                        }
-                    }
-                ],
-            )
+            response = {"id": call_id, "name": names.get(call_id, ""), "response": {"result": text}}
+            append_turn(contents, "user", [{"functionResponse": response}], "parts")
     return system, contents
 
 
