@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from agentdeck.errors import InvalidRequestError
-from agentdeck.gateway.formats.turns import append_turn, parse_arguments
+from agentdeck.gateway.formats.turns import openai_chunk, parse_arguments, split_turns
 from agentdeck.gateway.models import JSON
 
 DEFAULT_MAX_TOKENS = 4096
@@ -105,19 +105,9 @@ def _tool_result(message: JSON) -> JSON:
 
 
 def _messages(openai_messages: list[JSON]) -> tuple[list[JSON], list[JSON]]:
-    system: list[JSON] = []
-    messages: list[JSON] = []
-    for message in openai_messages:
-        role = message.get("role")
-        if role in ("system", "developer"):
-            system.extend(_blocks(message.get("content")))
-        elif role == "user":
-            append_turn(messages, "user", _blocks(message.get("content")))
-        elif role == "assistant":
-            append_turn(messages, "assistant", _assistant_blocks(message))
-        elif role in ("tool", "function"):
-            append_turn(messages, "user", [_tool_result(message)])
-    return system, messages
+    return split_turns(
+        openai_messages, blocks=_blocks, assistant=_assistant_blocks, tool_result=_tool_result
+    )
 
 
 def _tools(body: JSON) -> list[JSON]:
@@ -255,13 +245,7 @@ class AnthropicStreamToOpenAI:
         self._tool_index: dict[int, int] = {}  # Anthropic block index -> OpenAI tool_calls index
 
     def _chunk(self, delta: JSON, finish: str | None = None) -> JSON:
-        return {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
+        return openai_chunk(self._id, self._created, self._model, delta, finish)
 
     def feed(self, event: JSON) -> list[JSON]:
         """The OpenAI chunks for one Anthropic event (often none, sometimes two)."""

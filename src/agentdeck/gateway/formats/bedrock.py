@@ -15,7 +15,7 @@ import orjson
 
 from agentdeck.errors import InvalidRequestError
 from agentdeck.gateway.formats.anthropic_out import TOOL_ERROR_MARK
-from agentdeck.gateway.formats.turns import append_turn, parse_arguments
+from agentdeck.gateway.formats.turns import openai_chunk, parse_arguments, split_turns, tool_text
 from agentdeck.gateway.models import JSON
 
 STOP_REASONS = {
@@ -59,9 +59,7 @@ def _blocks(content: Any) -> list[JSON]:
 
 
 def _tool_result(message: JSON) -> JSON:
-    content = message.get("content")
-    text = content if isinstance(content, str) else "".join(
-        p.get("text", "") for p in content or () if isinstance(p, dict))  # fmt: skip
+    text = tool_text(message.get("content"))
     status = "success"
     if text.startswith(TOOL_ERROR_MARK):
         status, text = "error", text.removeprefix(TOOL_ERROR_MARK)
@@ -69,32 +67,26 @@ def _tool_result(message: JSON) -> JSON:
                            "content": [{"text": text}], "status": status}}  # fmt: skip
 
 
+def _assistant(message: JSON) -> list[JSON]:
+    blocks = _blocks(message.get("content"))
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {}
+        blocks.append(
+            {
+                "toolUse": {
+                    "toolUseId": call.get("id", ""),
+                    "name": function.get("name", ""),
+                    "input": parse_arguments(function.get("arguments")),
+                }
+            }
+        )
+    return blocks  # fmt: skip
+
+
 def _messages(openai_messages: list[JSON]) -> tuple[list[JSON], list[JSON]]:
-    system: list[JSON] = []
-    messages: list[JSON] = []
-    for message in openai_messages:
-        role = message.get("role")
-        if role in ("system", "developer"):
-            system.extend(_blocks(message.get("content")))
-        elif role == "user":
-            append_turn(messages, "user", _blocks(message.get("content")))
-        elif role == "assistant":
-            blocks = _blocks(message.get("content"))
-            for call in message.get("tool_calls") or ():
-                function = call.get("function") or {}
-                blocks.append(
-                    {
-                        "toolUse": {
-                            "toolUseId": call.get("id", ""),
-                            "name": function.get("name", ""),
-                            "input": parse_arguments(function.get("arguments")),
-                        }
-                    }
-                )
-            append_turn(messages, "assistant", blocks)
-        elif role == "tool":
-            append_turn(messages, "user", [_tool_result(message)])
-    return system, messages
+    return split_turns(
+        openai_messages, blocks=_blocks, assistant=_assistant, tool_result=_tool_result
+    )
 
 
 def _tool_config(body: JSON) -> JSON | None:
@@ -203,10 +195,7 @@ class BedrockStreamToOpenAI:
         self.finished = False
 
     def _chunk(self, delta: JSON, finish: str | None = None) -> JSON:
-        return {"id": self._id, "object": "chat.completion.chunk", "created": self._created,
-                "model": self._model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                             "finish_reason": finish}]}  # fmt: skip
+        return openai_chunk(self._id, self._created, self._model, delta, finish)
 
     def feed(self, kind: str, event: JSON) -> list[JSON]:
         """The OpenAI chunks for one Converse stream event."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from agentdeck.gateway.formats.turns import append_turn, parse_arguments
+from agentdeck.gateway.formats.turns import openai_chunk, parse_arguments, split_turns, tool_text
 from agentdeck.gateway.models import JSON
 
 FINISH_REASONS = {
@@ -62,41 +62,32 @@ def _parts(content: Any) -> list[JSON]:
 
 
 def _contents(messages: list[JSON]) -> tuple[list[JSON], list[JSON]]:
-    system: list[JSON] = []
-    contents: list[JSON] = []
-    names: dict[str, str] = {}  # tool call id -> function name
-    for message in messages:
-        role = message.get("role")
-        if role in ("system", "developer"):
-            system.extend(_parts(message.get("content")))
-        elif role == "user":
-            append_turn(contents, "user", _parts(message.get("content")), "parts")
-        elif role == "assistant":
-            parts = _parts(message.get("content"))
-            for call in message.get("tool_calls") or ():
-                function = call.get("function") or {}
-                names[call.get("id", "")] = function.get("name", "")
-                parts.append(
-                    {
-                        "functionCall": {
-                            "id": call.get("id", ""),
-                            "name": function.get("name", ""),
-                            "args": parse_arguments(function.get("arguments")),
-                        }
+    names: dict[str, str] = {}  # tool call id -> function name, for the results
+
+    def assistant(message: JSON) -> list[JSON]:
+        parts = _parts(message.get("content"))
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            names[call.get("id", "")] = function.get("name", "")
+            parts.append(
+                {
+                    "functionCall": {
+                        "id": call.get("id", ""),
+                        "name": function.get("name", ""),
+                        "args": parse_arguments(function.get("arguments")),
                     }
-                )
-            append_turn(contents, "model", parts, "parts")
-        elif role == "tool":
-            call_id = str(message.get("tool_call_id", ""))
-            text = message.get("content")
-            text = (
-                text
-                if isinstance(text, str)
-                else "".join(p.get("text", "") for p in text or () if isinstance(p, dict))
+                }
             )
-            response = {"id": call_id, "name": names.get(call_id, ""), "response": {"result": text}}
-            append_turn(contents, "user", [{"functionResponse": response}], "parts")
-    return system, contents
+        return parts  # fmt: skip
+
+    def tool_result(message: JSON) -> JSON:
+        call_id = str(message.get("tool_call_id", ""))
+        result = {"result": tool_text(message.get("content"))}
+        return {"functionResponse": {"id": call_id, "name": names.get(call_id, ""),
+                                     "response": result}}  # fmt: skip
+
+    return split_turns(messages, blocks=_parts, assistant=assistant, tool_result=tool_result,
+                       assistant_role="model", key="parts")  # fmt: skip
 
 
 def _tool_config(body: JSON) -> JSON | None:
@@ -242,13 +233,7 @@ class GeminiStreamToOpenAI:
         self._usage: Any = None
 
     def _chunk(self, delta: JSON, finish: str | None = None) -> JSON:
-        return {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
+        return openai_chunk(self._id, self._created, self._model, delta, finish)
 
     def feed(self, answer: JSON) -> list[JSON]:
         """The OpenAI chunks for one Gemini chunk."""
