@@ -5,17 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
+from tests.unit.gateway._metrics import metric_value
 
 MSG = [{"role": "user", "content": "hello split"}]
-
-
-def _sample(text: str, name: str, **labels: str) -> float:
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and sample.labels == labels:
-                return float(sample.value)
-    return 0.0
 
 
 async def test_canary_gets_its_share(gateway_client: Any) -> None:
@@ -60,12 +52,14 @@ async def test_shadow_answers_are_recorded_never_returned(gateway_client: Any) -
         assert "split" in response.text  # the echo of the main deployment
     for _ in range(50):  # shadows run after the answer, off the request path
         metrics = (await client.get("/metrics")).text
-        if _sample(metrics, "agentdeck_gateway_shadow_calls_total", deployment="main/shadow",
+        if metric_value(metrics, "agentdeck_gateway_shadow_calls_total", deployment="main/shadow",
                    outcome="ok") == 2:  # fmt: skip
             break
         await asyncio.sleep(0.02)
-    assert _sample(metrics, "agentdeck_gateway_shadow_calls_total", deployment="main/shadow",
+    assert metric_value(metrics, "agentdeck_gateway_shadow_calls_total", deployment="main/shadow",
                    outcome="ok") == 2  # fmt: skip
-    assert _sample(metrics, "agentdeck_gateway_cost_micros_total", deployment="main/shadow") > 0
-    assert _sample(metrics, "agentdeck_gateway_calls_total", alias="main",
+    assert (
+        metric_value(metrics, "agentdeck_gateway_cost_micros_total", deployment="main/shadow") > 0
+    )
+    assert metric_value(metrics, "agentdeck_gateway_calls_total", alias="main",
                    deployment="main/shadow", outcome="ok") == 0  # fmt: skip

@@ -7,9 +7,9 @@ import re
 from typing import Any
 
 import orjson
-from prometheus_client.parser import text_string_to_metric_families
 
 from agentdeck.gateway.tokens import count_messages, count_text
+from tests.unit.gateway._metrics import metric_value
 
 MSG = [{"role": "user", "content": "hello there world"}]
 PRICED = {
@@ -23,15 +23,6 @@ PRICED = {
 
 def _events(text: str) -> list[str]:
     return [line[6:] for line in text.split("\n") if line.startswith("data: ")]
-
-
-def _metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in a Prometheus exposition; 0 when absent."""
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and sample.labels == labels:
-                return float(sample.value)
-    return 0.0
 
 
 async def test_echo_with_usage_and_headers(gateway_client: Any) -> None:
@@ -147,7 +138,7 @@ async def test_failures_map_to_status_and_metrics(gateway_client: Any) -> None:
 
     metrics = (await client.get("/metrics")).text
     assert (
-        _metric(
+        metric_value(
             metrics,
             "agentdeck_gateway_upstream_errors_total",
             deployment="down/fake",
@@ -156,7 +147,7 @@ async def test_failures_map_to_status_and_metrics(gateway_client: Any) -> None:
         == 4  # two requests (whole and streamed), each tried twice
     )
     assert (
-        _metric(
+        metric_value(
             metrics,
             "agentdeck_gateway_upstream_errors_total",
             deployment="hang/0",
@@ -165,7 +156,7 @@ async def test_failures_map_to_status_and_metrics(gateway_client: Any) -> None:
         == 2
     )
     assert (
-        _metric(
+        metric_value(
             metrics,
             "agentdeck_gateway_calls_total",
             alias="flaky",
@@ -198,17 +189,17 @@ async def test_stream_reset_sends_error_event_and_charges_once(gateway_client: A
     streamed = count_text("one two ")
     metrics = (await client.get("/metrics")).text
     assert (
-        _metric(
+        metric_value(
             metrics, "agentdeck_gateway_tokens_total", deployment="breaks/0", direction="output"
         )
         == streamed
     )
     assert (
-        _metric(metrics, "agentdeck_gateway_cost_micros_total", deployment="breaks/0")
+        metric_value(metrics, "agentdeck_gateway_cost_micros_total", deployment="breaks/0")
         == count_messages(MSG) + streamed
     )
     assert (
-        _metric(
+        metric_value(
             metrics,
             "agentdeck_gateway_calls_total",
             alias="breaks",
@@ -217,7 +208,7 @@ async def test_stream_reset_sends_error_event_and_charges_once(gateway_client: A
         )
         == 1
     )
-    assert _metric(metrics, "agentdeck_gateway_streams_open") == 0
+    assert metric_value(metrics, "agentdeck_gateway_streams_open") == 0
 
 
 async def test_embeddings_models_and_health(gateway_client: Any) -> None:
@@ -236,7 +227,7 @@ async def test_embeddings_models_and_health(gateway_client: Any) -> None:
     assert ready["schema_revision"] == "0001"
     metrics = (await client.get("/metrics")).text
     assert (
-        _metric(
+        metric_value(
             metrics,
             "agentdeck_http_requests_total",
             route="/v1/embeddings",
