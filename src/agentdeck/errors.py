@@ -109,6 +109,22 @@ class ClientClosedError(AgentdeckError):
     code = "client_closed_request"
 
 
+class RateLimitedError(AgentdeckError):
+    """A rate limit of agentdeck's own refused the request (never retried by the gateway)."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class BudgetExceededError(AgentdeckError):
+    """A budget would be exceeded by the request's worst-case cost (never retried)."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "budget_exceeded"
+
+
 class UpstreamError(AgentdeckError):
     """The provider failed: a connection error, a 5xx, or an answer that could not be read."""
 

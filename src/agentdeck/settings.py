@@ -110,6 +110,7 @@ class KVSettings(_Section):
 
     url: str | None = None
     cache_max_entries: int = Field(default=10_000, ge=1)
+    max_connections: int = Field(default=64, ge=1, description="Redis connections per process")
 
     @field_validator("url")
     @classmethod

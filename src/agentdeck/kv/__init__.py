@@ -14,5 +14,5 @@ def create_kv(settings: KVSettings) -> KV:
     if settings.url:
         from agentdeck.kv.redis import RedisKV
 
-        return RedisKV(settings.url)
+        return RedisKV(settings.url, max_connections=settings.max_connections)
     return MemoryKV(max_entries=settings.cache_max_entries)

@@ -15,17 +15,22 @@ class RedisKV:
 
     backend = "redis"
 
-    def __init__(self, url: str, *, prefix: str = "agentdeck:") -> None:
-        from redis.asyncio import Redis
+    def __init__(self, url: str, *, prefix: str = "agentdeck:", max_connections: int = 64) -> None:
+        from redis.asyncio import BlockingConnectionPool, Redis
 
-        # Bounded waits: a Redis that stops answering must fail calls, not hang them.
-        self._redis = Redis.from_url(
+        # Bounded waits: a Redis that stops answering must fail calls, not hang them. A
+        # blocking pool makes a burst of calls queue for a connection instead of failing with
+        # "too many connections" (redis-py's default pool raises at its bound).
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=5.0,
             decode_responses=False,
             health_check_interval=30,
             socket_timeout=5.0,
             socket_connect_timeout=2.0,
         )
+        self._redis = Redis(connection_pool=pool)
         self._prefix = prefix
         self._shas: dict[str, str] = {}
 

@@ -1,0 +1,130 @@
+"""The atomic scripts behind limits: each checks every scope and changes them all, or none.
+
+Lua for Redis and the same logic in Python for one process (`kv.Script`); both run in
+`tests/unit/limits` with the same expectations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agentdeck.kv.base import LocalState, Script, ScriptArg
+
+
+def _int(arg: ScriptArg) -> int:
+    return int(arg.decode() if isinstance(arg, bytes) else arg)
+
+
+def _read(state: LocalState, key: str) -> int:
+    raw = state.read(key)
+    return int(raw) if raw is not None else 0
+
+
+def _write(state: LocalState, key: str, value: int, ttl_ms: int) -> None:
+    remaining = state.ttl_ms(key)
+    if remaining >= 0:
+        state.write(key, str(value).encode(), remaining)
+    else:
+        state.write(key, str(value).encode(), ttl_ms if ttl_ms > 0 else None)
+
+
+def _admit(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) -> list[int]:
+    amount, ttl_ms = _int(args[0]), _int(args[1])
+    limits = [_int(a) for a in args[2:]]
+    counts = [_read(state, key) for key in keys]
+    for index, (count, limit) in enumerate(zip(counts, limits, strict=True)):
+        if count + amount > limit:
+            return [0, index + 1, count]
+    for key, count in zip(keys, counts, strict=True):
+        _write(state, key, count + amount, ttl_ms)
+    return [1, 0, 0]
+
+
+ADMIT = Script(
+    name="limits_admit",
+    lua="""
+local amount, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 1, #KEYS do
+  local count = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if count + amount > tonumber(ARGV[i + 2]) then return {0, i, count} end
+end
+for i = 1, #KEYS do
+  redis.call('INCRBY', KEYS[i], amount)
+  if ttl > 0 and redis.call('PTTL', KEYS[i]) == -1 then redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+return {1, 0, 0}
+""",
+    local=_admit,
+)
+"""Add `amount` to every counter in KEYS if each stays within its limit (ARGV[3..]).
+Returns [1, 0, 0], or [0, index of the first counter over (1-based), its count]."""
+
+
+def _reserve(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) -> list[int]:
+    amount, ttl_ms = _int(args[0]), _int(args[1])
+    limits = [_int(a) for a in args[2:]]
+    pairs = [(keys[i], keys[i + 1]) for i in range(0, len(keys), 2)]
+    for index, ((spent_key, reserved_key), limit) in enumerate(zip(pairs, limits, strict=True)):
+        used = _read(state, spent_key) + _read(state, reserved_key)
+        if used + amount > limit:
+            return [0, index + 1, used]
+    for _, reserved_key in pairs:
+        _write(state, reserved_key, _read(state, reserved_key) + amount, ttl_ms)
+    return [1, 0, 0]
+
+
+RESERVE = Script(
+    name="limits_reserve",
+    lua="""
+local amount, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local n = #KEYS / 2
+for i = 1, n do
+  local used = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
+             + tonumber(redis.call('GET', KEYS[2 * i]) or '0')
+  if used + amount > tonumber(ARGV[i + 2]) then return {0, i, used} end
+end
+for i = 1, n do
+  redis.call('INCRBY', KEYS[2 * i], amount)
+  if ttl > 0 and redis.call('PTTL', KEYS[2 * i]) == -1 then
+    redis.call('PEXPIRE', KEYS[2 * i], ttl)
+  end
+end
+return {1, 0, 0}
+""",
+    local=_reserve,
+)
+"""KEYS are (spent, reserved) pairs, one per budget. If spent + reserved + amount stays within
+every limit, add `amount` to each reserved counter: [1, 0, 0]; else [0, index, used]."""
+
+
+def _settle(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) -> int:
+    reserved_amount, actual, ttl_ms = _int(args[0]), _int(args[1]), _int(args[2])
+    for i in range(0, len(keys), 2):
+        spent_key, reserved_key = keys[i], keys[i + 1]
+        _write(state, reserved_key, max(0, _read(state, reserved_key) - reserved_amount), ttl_ms)
+        if actual:
+            _write(state, spent_key, _read(state, spent_key) + actual, ttl_ms)
+    return len(keys) // 2
+
+
+SETTLE = Script(
+    name="limits_settle",
+    lua="""
+local reserved, actual, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+for i = 1, #KEYS, 2 do
+  local left = tonumber(redis.call('GET', KEYS[i + 1]) or '0') - reserved
+  if left < 0 then left = 0 end
+  local keep = redis.call('PTTL', KEYS[i + 1])
+  if keep > 0 then redis.call('SET', KEYS[i + 1], left, 'PX', keep)
+  elseif ttl > 0 then redis.call('SET', KEYS[i + 1], left, 'PX', ttl)
+  else redis.call('SET', KEYS[i + 1], left) end
+  if actual > 0 then
+    redis.call('INCRBY', KEYS[i], actual)
+    if ttl > 0 and redis.call('PTTL', KEYS[i]) == -1 then redis.call('PEXPIRE', KEYS[i], ttl) end
+  end
+end
+return #KEYS / 2
+""",
+    local=_settle,
+)
+"""For each (spent, reserved) pair: take the reservation back and add the actual cost."""

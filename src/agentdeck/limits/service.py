@@ -1,0 +1,169 @@
+"""Exact rate limits and budgets, shared by every replica through `kv`.
+
+Rate limits count requests or tokens in fixed one-minute windows. Budgets reserve a call's
+worst-case cost before it runs and settle the actual cost after it; a reservation is always
+settled or released, also when the task is cancelled. Each decision is one atomic script over
+all the scopes it concerns (key, user, team, project, tenant, alias): they all admit, or none
+changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from agentdeck.errors import BudgetExceededError, RateLimitedError
+from agentdeck.kv import KV
+from agentdeck.limits.scripts import ADMIT, RESERVE, SETTLE
+
+WINDOW_S = 60
+Unit = Literal["requests", "tokens"]
+Period = Literal["day", "month", "total"]
+_PERIOD_TTL_MS = {"day": 2 * 86_400_000, "month": 33 * 86_400_000, "total": 0}
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Who or what a limit applies to: a key, user, team, project, tenant or model alias."""
+
+    kind: str
+    id: str
+
+    @property
+    def key(self) -> str:
+        """The scope's part of a kv key."""
+        return f"{self.kind}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `per_minute` requests (or tokens) per minute for `scope`."""
+
+    scope: Scope
+    per_minute: int
+    unit: Unit = "requests"
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """At most `limit_micros` micro-dollars per day, per month or in total for `scope`."""
+
+    scope: Scope
+    limit_micros: int
+    period: Period = "month"
+
+
+def _period_tag(period: Period, now: float) -> str:
+    moment = time.gmtime(now)
+    if period == "day":
+        return time.strftime("%Y%m%d", moment)
+    if period == "month":
+        return time.strftime("%Y%m", moment)
+    return "all"
+
+
+class RateLimiter:
+    """Admits or refuses requests (and tokens) against per-minute limits."""
+
+    def __init__(self, kv: KV, clock: Callable[[], float] = time.time) -> None:
+        self._kv = kv
+        self._clock = clock
+
+    async def admit(self, limits: Sequence[RateLimit], amount: int = 1) -> None:
+        """Count `amount` against every limit, or raise RateLimitedError naming the first one
+        that would be exceeded (nothing is counted then)."""
+        if not limits:
+            return
+        now = self._clock()
+        window = int(now // WINDOW_S)
+        keys = [f"rl:{limit.unit}:{limit.scope.key}:{window}" for limit in limits]
+        admitted, index, count = await self._kv.run(
+            ADMIT, keys, [amount, 2 * WINDOW_S * 1000, *(limit.per_minute for limit in limits)]
+        )  # type: ignore[misc]
+        if admitted:
+            return
+        limit = limits[index - 1]
+        reset = max(1, math.ceil((window + 1) * WINDOW_S - now))
+        unit = limit.unit
+        raise RateLimitedError(
+            f"rate limit of {limit.per_minute} {unit} per minute for {limit.scope.kind} "
+            f"{limit.scope.id!r} reached; try again in {reset}s",
+            headers={
+                "retry-after": str(reset),
+                f"x-ratelimit-limit-{unit}": str(limit.per_minute),
+                f"x-ratelimit-remaining-{unit}": str(max(0, limit.per_minute - count)),
+                f"x-ratelimit-reset-{unit}": f"{reset}s",
+            },
+        )
+
+
+@dataclass(slots=True)
+class BudgetReservation:
+    """A reserved worst-case cost; `settle` or `release` it exactly once (later calls do
+    nothing), and it is finished even if the caller is cancelled meanwhile."""
+
+    ledger: BudgetLedger
+    keys: list[str]
+    amount: int
+    ttl_ms: int
+    done: bool = field(default=False)
+
+    async def settle(self, actual_micros: int) -> None:
+        """Replace the reservation by the actual cost."""
+        if self.done:
+            return
+        self.done = True
+        # Shielded: a cancelled caller must not leave its reservation behind.
+        await asyncio.shield(self.ledger.finish(self, max(0, actual_micros)))
+
+    async def release(self) -> None:
+        """Give the whole reservation back (nothing was spent)."""
+        await self.settle(0)
+
+
+class BudgetLedger:
+    """Reserves and settles against budgets."""
+
+    def __init__(self, kv: KV, clock: Callable[[], float] = time.time) -> None:
+        self._kv = kv
+        self._clock = clock
+
+    def keys(self, budget: Budget, now: float) -> tuple[str, str]:
+        """The (spent, reserved) counters of a budget's current period."""
+        base = f"budget:{budget.scope.key}:{budget.period}:{_period_tag(budget.period, now)}"
+        return f"{base}:spent", f"{base}:reserved"
+
+    async def reserve(self, budgets: Sequence[Budget], amount_micros: int) -> BudgetReservation:
+        """Reserve `amount_micros` under every budget, or raise BudgetExceededError."""
+        now = self._clock()
+        keys = [key for budget in budgets for key in self.keys(budget, now)]
+        ttl_ms = max((_PERIOD_TTL_MS[b.period] for b in budgets), default=0)
+        if budgets:
+            admitted, index, used = await self._kv.run(
+                RESERVE, keys, [amount_micros, ttl_ms, *(b.limit_micros for b in budgets)]
+            )  # type: ignore[misc]
+            if not admitted:
+                budget = budgets[index - 1]
+                raise BudgetExceededError(
+                    f"{budget.period} budget of {budget.scope.kind} {budget.scope.id!r} would "
+                    f"be exceeded: {used} of {budget.limit_micros} micro-dollars used or "
+                    f"reserved, this request may cost up to {amount_micros}"
+                )
+        return BudgetReservation(self, keys, amount_micros, ttl_ms)
+
+    async def finish(self, reservation: BudgetReservation, actual_micros: int) -> None:
+        """Take a reservation back and record the actual cost."""
+        if reservation.keys:
+            await self._kv.run(
+                SETTLE, reservation.keys, [reservation.amount, actual_micros, reservation.ttl_ms]
+            )
+
+    async def usage(self, budget: Budget) -> tuple[int, int]:
+        """(spent, reserved) micro-dollars of a budget's current period."""
+        spent_key, reserved_key = self.keys(budget, self._clock())
+        spent, reserved = await self._kv.get(spent_key), await self._kv.get(reserved_key)
+        return int(spent or 0), int(reserved or 0)
