@@ -1,0 +1,1 @@
+"""Tenants, projects, users, roles, API keys, RBAC checks and the audit log."""
