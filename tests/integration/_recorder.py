@@ -7,9 +7,9 @@ the gateway sent on, and answers without `usage` so the gateway has to count tok
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.integration._http_stub import BackgroundServer, JSONHandler
 
 RECORDED_REPLY = "recorded answer"
 # Asking for this upstream model gets a tool call instead of text.
@@ -66,22 +66,16 @@ def _chunks(model: str) -> list[dict[str, Any]]:
     return out
 
 
-class RecordingUpstream:
+class RecordingUpstream(BackgroundServer):
     """Answers POST /v1/chat/completions (whole or streamed, never with usage); keeps bodies."""
 
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
         recorder = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet."""
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", "0"))
-                body = json.loads(self.rfile.read(length))
+        class Handler(JSONHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+                body = self.read_json()
                 recorder.bodies.append(body)
                 if body.get("stream"):
                     self.send_response(200)
@@ -94,28 +88,11 @@ class RecordingUpstream:
                     self.wfile.flush()
                     self.close_connection = True
                     return
-                payload = json.dumps(_completion(body["model"])).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self.send_json(200, _completion(body["model"]))
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
         """Base URL (with /v1) to configure as a deployment's base_url."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def start(self) -> RecordingUpstream:
-        """Serve in a background thread."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()
+        return f"http://127.0.0.1:{self.port}/v1"

@@ -5,7 +5,6 @@ configured for retries, fallbacks, breakers and routing, or for every provider's
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
@@ -14,10 +13,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.integration._http_stub import BackgroundServer, JSONHandler
 from tests.integration._support import ServerProcess, start_fake_upstream, start_gateway
 
 JSON = dict[str, Any]
@@ -58,7 +57,7 @@ def _answer(wire: str, model: str) -> JSON:
             "usage": OPENAI_USAGE}  # fmt: skip
 
 
-class ScriptedUpstream:
+class ScriptedUpstream(BackgroundServer):
     """Whole answers in three wire formats over real HTTP, counting requests per model.
 
     `fail[model] = status` makes that model answer the status with an OpenAI-shaped error body
@@ -72,25 +71,12 @@ class ScriptedUpstream:
         self._lock = threading.Lock()
         upstream = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        class Handler(JSONHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+                body = self.read_json()
+                self.send_json(*upstream.handle(self.path, dict(self.headers.items()), body))
 
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet."""
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))))
-                status, answer = upstream.handle(self.path, dict(self.headers.items()), body)
-                payload = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     def handle(self, path: str, headers: dict[str, str], body: JSON) -> tuple[int, JSON]:
         """Count and record one request; the status and body to answer it with."""
@@ -119,17 +105,7 @@ class ScriptedUpstream:
     @property
     def url(self) -> str:
         """Base URL, without any path."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> ScriptedUpstream:
-        """Serve in a background thread."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()
+        return f"http://127.0.0.1:{self.port}"
 
 
 def dep(base_url: str, model: str, provider: str = "openai", **extra: Any) -> JSON:
