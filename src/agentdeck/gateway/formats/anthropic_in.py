@@ -38,7 +38,7 @@ def _part(block: Any, where: str) -> JSON:
             raise _fail(f"'{where}.text' must be a string", f"{where}.text")
         return {"type": "text", "text": block["text"]}
     if kind == "image":
-        source = block.get("source") or {}
+        source = _object(block.get("source"), f"{where}.source")
         if source.get("type") == "base64":
             url = f"data:{source.get('media_type', 'image/png')};base64,{source.get('data', '')}"
         elif source.get("type") == "url":
@@ -47,7 +47,7 @@ def _part(block: Any, where: str) -> JSON:
             raise _fail(f"'{where}.source.type' must be base64 or url", f"{where}.source.type")
         return {"type": "image_url", "image_url": {"url": url}}
     if kind == "document":
-        source = block.get("source") or {}
+        source = _object(block.get("source"), f"{where}.source")
         data = f"data:{source.get('media_type', 'application/pdf')};base64,{source.get('data', '')}"
         return {"type": "file", "file": {"file_data": data}}
     raise _fail(f"'{where}.type' {kind!r} is not supported here", f"{where}.type")
@@ -71,6 +71,11 @@ def _user_turn(content: Any, where: str) -> list[JSON]:
     parts: list[JSON] = []
     for index, block in enumerate(content):
         if isinstance(block, dict) and block.get("type") == "tool_result":
+            if not isinstance(block.get("tool_use_id"), str) or not block["tool_use_id"]:
+                raise _fail(
+                    f"'{where}.content[{index}].tool_use_id' is required for a tool_result",
+                    f"{where}.content[{index}].tool_use_id",
+                )
             result = block.get("content")
             text = _text_of(result)
             if block.get("is_error"):
@@ -92,8 +97,8 @@ def _assistant_turn(content: Any, where: str) -> JSON:
         raise _fail(f"'{where}.content' must be a string or an array of blocks", f"{where}.content")
     texts: list[str] = []
     calls: list[JSON] = []
-    for block in content:
-        kind = block.get("type") if isinstance(block, dict) else None
+    for index, block in enumerate(content):
+        kind = _object(block, f"{where}.content[{index}]").get("type")
         if kind == "text":
             texts.append(str(block.get("text", "")))
         elif kind == "tool_use":
@@ -113,8 +118,18 @@ def _assistant_turn(content: Any, where: str) -> JSON:
     return message
 
 
+def _object(value: Any, where: str) -> JSON:
+    if not isinstance(value, dict):
+        raise _fail(f"'{where}' must be an object", where)
+    return value
+
+
 def _tool_choice(choice: Any) -> Any:
-    kind = choice.get("type") if isinstance(choice, dict) else None
+    kind = _object(choice, "tool_choice").get("type")
+    if kind not in ("auto", "any", "tool", "none"):
+        raise _fail(
+            f"'tool_choice.type' must be auto, any, tool or none, got {kind!r}", "tool_choice.type"
+        )
     if kind == "any":
         return "required"
     if kind == "tool":
@@ -138,6 +153,16 @@ def _check_shape(body: JSON) -> None:
 def request_to_openai(body: JSON) -> JSON:
     """The gateway's OpenAI request for an Anthropic Messages request (400 on a bad shape)."""
     _check_shape(body)
+    out: JSON = {"model": body["model"], "messages": _messages(body),
+                 "max_tokens": body["max_tokens"]}  # fmt: skip
+    for key in ("temperature", "top_p", "top_k", "stream"):
+        if body.get(key) is not None:
+            out[key] = body[key]
+    _tools_and_options(body, out)
+    return out
+
+
+def _messages(body: JSON) -> list[JSON]:
     messages: list[JSON] = []
     system = body.get("system")
     if system:
@@ -153,33 +178,40 @@ def request_to_openai(body: JSON) -> JSON:
             raise _fail(
                 f"'{where}.role' must be 'user' or 'assistant', got {role!r}", f"{where}.role"
             )
-    out: JSON = {"model": body["model"], "messages": messages, "max_tokens": body["max_tokens"]}
-    for key in ("temperature", "top_p", "top_k", "stream"):
-        if body.get(key) is not None:
-            out[key] = body[key]
-    if body.get("stop_sequences"):
-        out["stop"] = list(body["stop_sequences"])
-    if body.get("tools"):
-        out["tools"] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": tool.get("name", ""),
-                    "description": tool.get("description", ""),
-                    "parameters": tool.get("input_schema") or {"type": "object"},
-                },
-            }
-            for tool in body["tools"]
-            if isinstance(tool, dict)
-        ]
-    if body.get("tool_choice"):
+    return messages
+
+
+def _tools_and_options(body: JSON, out: JSON) -> None:
+    stops = body.get("stop_sequences")
+    if stops is not None:
+        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+            raise _fail("'stop_sequences' must be an array of strings", "stop_sequences")
+        if stops:
+            out["stop"] = stops
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            raise _fail("'tools' must be an array", "tools")
+        out["tools"] = [_tool(tool, f"tools[{index}]") for index, tool in enumerate(tools)]
+    if body.get("tool_choice") is not None:
         out["tool_choice"] = _tool_choice(body["tool_choice"])
         if body["tool_choice"].get("disable_parallel_tool_use"):
             out["parallel_tool_calls"] = False
-    user = (body.get("metadata") or {}).get("user_id")
-    if user:
-        out["user"] = str(user)
-    return out
+    metadata = body.get("metadata")
+    if metadata is not None:
+        user = _object(metadata, "metadata").get("user_id")
+        if user is not None:
+            out["user"] = str(user)
+
+
+def _tool(tool: Any, where: str) -> JSON:
+    spec = _object(tool, where)
+    schema = spec.get("input_schema", {"type": "object"})
+    if not isinstance(schema, dict):
+        raise _fail(f"'{where}.input_schema' must be a JSON Schema object", f"{where}.input_schema")
+    return {"type": "function", "function": {
+        "name": spec.get("name"), "description": spec.get("description", ""), "parameters": schema,
+    }}  # fmt: skip
 
 
 def usage_to_anthropic(usage: Any) -> JSON:
