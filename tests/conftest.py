@@ -86,3 +86,8 @@ def make_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[.
         return load_settings(None, **values)
 
     return build
+
+
+def owner_bootstrap(key_env: str) -> dict[str, object]:
+    """Identity settings that require keys and install the owner key held in `key_env`."""
+    return {"enabled": True, "bootstrap_on_start": True, "bootstrap": {"owner_key_env": key_env}}

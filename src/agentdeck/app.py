@@ -12,12 +12,15 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Mount
 
+from agentdeck.api.app import create_api
+from agentdeck.api.deps import ApiServices
 from agentdeck.db import migrate
 from agentdeck.db.engine import create_engine, wait_until_reachable
 from agentdeck.db.instance import ensure_installation_id
 from agentdeck.errors import AgentdeckError, MethodNotAllowedError, NotFoundError, http_status
-from agentdeck.gateway.admin_routes import GatewayAdminRoutes
+from agentdeck.gateway.admission import GatewayGuard
 from agentdeck.gateway.breaker import BreakerBoard
 from agentdeck.gateway.cache import ResponseCache
 from agentdeck.gateway.catalog import ModelCatalog
@@ -29,9 +32,11 @@ from agentdeck.gateway.service import GatewayService
 from agentdeck.gateway.shadow import ShadowRunner
 from agentdeck.gateway.switches import Switchboard
 from agentdeck.health import HealthRoutes, Runtime
+from agentdeck.identity.services import IdentityServices
 from agentdeck.kv import create_kv
+from agentdeck.limits.service import RateLimiter
 from agentdeck.request_context import RequestContextMiddleware
-from agentdeck.settings import Settings, read_credential
+from agentdeck.settings import Settings
 from agentdeck.tracing.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -59,11 +64,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _json(error.to_json(), error.status, dict(exc.headers or {}))
 
 
-def _admin_token(settings: Settings) -> str | None:
-    name = settings.server.admin_token_env
-    return read_credential(name) if name else None
-
-
 def create_app(settings: Settings) -> Starlette:
     """The agentdeck ASGI application for `settings`."""
     metrics = Metrics()
@@ -82,19 +82,31 @@ def create_app(settings: Settings) -> Starlette:
         catalog, dispatcher, router, breakers, metrics, cache, shadow,
         settings.gateway.cache.enabled,
     )  # fmt: skip
-    openai_routes = GatewayRoutes(gateway, settings.server.max_body_bytes)
-    messages_routes = MessagesRoutes(gateway, settings.server.max_body_bytes)
+    engine = create_engine(settings.database)  # no I/O until the lifespan
+    identity = IdentityServices(settings, engine, kv, metrics)
+    guard = GatewayGuard(
+        identity.authenticator, RateLimiter(kv), identity.ledger, identity.spend, identity.audit,
+        catalog, settings.limits.default_max_output_tokens,
+    )  # fmt: skip
+    openai_routes = GatewayRoutes(gateway, guard, settings.server.max_body_bytes)
+    messages_routes = MessagesRoutes(gateway, guard, settings.server.max_body_bytes)
     fast_routes = {**openai_routes.handlers(), **messages_routes.handlers()}
+    api = create_api(
+        ApiServices(
+            identity.authenticator, identity.audit, identity.directory, engine, identity.access,
+            identity.vault, identity.ledger, RateLimiter(kv), catalog, switches, breakers,
+            settings.identity.platform_tenant,
+        )
+    )
     routes = [
         *openai_routes.routes(),
         *messages_routes.routes(),
         *HealthRoutes(runtime, metrics).routes(),
-        *GatewayAdminRoutes(catalog, switches, breakers, _admin_token(settings)).routes(),
+        Mount("/api", app=api),
     ]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = create_engine(settings.database)
         try:
             await wait_until_reachable(engine, settings.database.connect_attempts)
             if settings.database.migrate_on_start:
@@ -103,17 +115,19 @@ def create_app(settings: Settings) -> Starlette:
             runtime.engine, runtime.kv = engine, kv
             await breakers.start(catalog.deployment_ids())
             await switches.start()
+            await identity.start()
             log.info("agentdeck ready: store %s, kv %s", engine.dialect.name, kv.backend)
             yield
         finally:
             await shadow.drain()
+            await identity.stop()
             await switches.stop()
             await breakers.stop()
             await catalog.aclose()
             await kv.aclose()
             await engine.dispose()
 
-    known_paths = frozenset(route.path for route in routes)
+    known_paths = frozenset(getattr(route, "path", "") for route in routes)
     return Starlette(
         routes=routes,
         lifespan=lifespan,

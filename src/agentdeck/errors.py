@@ -93,6 +93,14 @@ class MethodNotAllowedError(AgentdeckError):
     code = "method_not_allowed"
 
 
+class ConflictError(AgentdeckError):
+    """The change clashes with what exists (a name already taken)."""
+
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
+
+
 class PayloadTooLargeError(AgentdeckError):
     """The request body is over the configured size limit."""
 

@@ -37,9 +37,11 @@ from agentdeck.settings_gateway import (
     SplitSettings,
     Strategy,
 )
+from agentdeck.settings_identity import BootstrapSettings, IdentitySettings, LimitsSettings
 
 __all__ = [
     "MICROS_PER_USD",
+    "BootstrapSettings",
     "BreakerSettings",
     "CacheSettings",
     "ConfigFileError",
@@ -48,6 +50,8 @@ __all__ = [
     "FakeToolCall",
     "FallbackSettings",
     "GatewaySettings",
+    "IdentitySettings",
+    "LimitsSettings",
     "ModelAliasSettings",
     "PriceSettings",
     "RetrySettings",
@@ -77,9 +81,6 @@ class ServerSettings(_Section):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     drain_timeout_s: float = Field(default=30.0, gt=0)
     access_log: bool = False
-    admin_token_env: str | None = Field(
-        default=None, description="NAME of the env variable holding the admin API bearer token"
-    )
 
 
 class DatabaseSettings(_Section):
@@ -135,6 +136,8 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     kv: KVSettings = Field(default_factory=KVSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     models: dict[str, ModelAliasSettings] = Field(default_factory=dict)
     fake_models: dict[str, FakeModelSettings] = Field(default_factory=dict)
 

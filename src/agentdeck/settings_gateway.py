@@ -52,6 +52,9 @@ class DeploymentSettings(_Section):
     model: str = Field(min_length=1)
     base_url: str | None = None
     api_key_env: str | None = None
+    credential: str | None = Field(
+        default=None, description="name of a stored credential of the platform tenant"
+    )
     input_price: Decimal | None = Field(
         default=None, ge=0, description="USD per 1M input tokens; none: the price table's"
     )

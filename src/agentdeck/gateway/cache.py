@@ -20,9 +20,6 @@ from agentdeck.settings import CacheSettings
 
 log = logging.getLogger(__name__)
 _IGNORED = ("stream", "stream_options", "user", "metadata", "cache")
-DEFAULT_TENANT = "default"
-
-
 def cache_key(kind: str, tenant: str, body: JSON) -> str:
     """The kv key of a request's answer."""
     normalized = {k: v for k, v in body.items() if k not in _IGNORED}

@@ -90,6 +90,7 @@ class ModelCatalog:
     def __init__(self, settings: Settings) -> None:
         context = ProviderContext(gateway=settings.gateway, fake_models=settings.fake_models)
         self._aliases: dict[str, ModelAlias] = {}
+        self._worst: dict[str, tuple[int, int]] = {}
         table = price_table(settings)
         for name, (spec, owner) in _alias_specs(settings).items():
 
@@ -116,6 +117,34 @@ class ModelCatalog:
                 f"model {name!r} does not exist; available models: {known}", param="model"
             )
         return alias
+
+    def worst_prices(self, name: str) -> tuple[int, int]:
+        """The highest (input, output) micro-dollars per million tokens of any deployment a
+        call to `name` may reach: its own, canary, rule targets and fallbacks, transitively.
+        Budgets reserve against these."""
+        found = self._worst.get(name)
+        if found is None:
+            seen: set[str] = set()
+            pending = [name]
+            highest_in = highest_out = 0
+            while pending:
+                alias = self._aliases.get(pending.pop())
+                if alias is None or alias.name in seen:
+                    continue
+                seen.add(alias.name)
+                for deployment in (*alias.deployments, alias.canary):
+                    if deployment is not None:
+                        priced = deployment.settings
+                        highest_in = max(highest_in, priced.input_micros_per_mtok,
+                                         priced.cache_write_micros_per_mtok)  # fmt: skip
+                        highest_out = max(highest_out, priced.output_micros_per_mtok)
+                spec = alias.spec
+                pending += [rule.route_to for rule in spec.rules]
+                pending += [spec.default] if spec.default else []
+                for targets in spec.fallbacks.model_dump().values():
+                    pending += targets
+            found = self._worst[name] = (highest_in, highest_out)
+        return found
 
     def deployment_ids(self) -> list[str]:
         """Every deployment id of every alias, canary and shadow ones included."""

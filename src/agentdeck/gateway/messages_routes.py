@@ -11,6 +11,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from agentdeck.errors import AgentdeckError
+from agentdeck.gateway.admission import GatewayGuard, Ticket
 from agentdeck.gateway.formats.anthropic_in import request_to_openai, response_to_anthropic
 from agentdeck.gateway.formats.anthropic_stream import AnthropicStreamEncoder, error_body
 from agentdeck.gateway.http import (
@@ -32,8 +33,9 @@ from agentdeck.request_context import REQUEST_ID_KEY
 class MessagesRoutes:
     """The Anthropic Messages endpoint over the shared gateway pipeline."""
 
-    def __init__(self, service: GatewayService, max_body_bytes: int) -> None:
+    def __init__(self, service: GatewayService, guard: GatewayGuard, max_body_bytes: int) -> None:
         self._service = service
+        self._guard = guard
         self._limit = max_body_bytes
 
     def handlers(self) -> dict[tuple[str, str], Handler]:
@@ -47,27 +49,34 @@ class MessagesRoutes:
     async def messages(self, scope: Scope, receive: Receive, send: Send) -> None:
         """POST /v1/messages, whole or streamed."""
         record: CallRecord | None = None
+        ticket: Ticket | None = None
         try:
-            body = request_to_openai(
-                parse_json_object(await read_body(scope, receive, self._limit))
-            )
-            model, stream = check_chat_request(body)
-            request_id = scope[REQUEST_ID_KEY]
-            record = new_record(scope, model)
+            try:
+                raw = await read_body(scope, receive, self._limit)
+                body = request_to_openai(parse_json_object(raw))
+                model, stream = check_chat_request(body)
+                request_id = scope[REQUEST_ID_KEY]
+                record = new_record(scope, model)
+                ticket = await self._guard.admit(scope, body, record, len(raw))
+                if stream:
+                    encoder = AnthropicStreamEncoder(
+                        model,
+                        "msg_" + request_id.removeprefix("req_"),
+                        count_messages(body["messages"]),
+                    )
+                    relay = await self._service.open_stream(body, record, encoder)
+                else:
+                    reply = await self._service.chat(body, record)
+                    answer = orjson.dumps(
+                        response_to_anthropic(orjson.loads(reply.body), reply.model)
+                    )
+            except AgentdeckError as error:
+                await send_error(send, error, error_body, tried_headers(record))
+                return
             if stream:
-                encoder = AnthropicStreamEncoder(
-                    model,
-                    "msg_" + request_id.removeprefix("req_"),
-                    count_messages(body["messages"]),
-                )
-                relay = await self._service.open_stream(body, record, encoder)
+                await EventStreamResponse(relay, route_headers(record))(scope, receive, send)
             else:
-                reply = await self._service.chat(body, record)
-                answer = orjson.dumps(response_to_anthropic(orjson.loads(reply.body), reply.model))
-        except AgentdeckError as error:
-            await send_error(send, error, error_body, tried_headers(record))
-            return
-        if stream:
-            await EventStreamResponse(relay, route_headers(record))(scope, receive, send)
-        else:
-            await send_json(send, 200, answer, call_headers(record))
+                await send_json(send, 200, answer, call_headers(record))
+        finally:
+            if ticket is not None and record is not None:
+                await ticket.finish(record)

@@ -78,6 +78,7 @@ class CallRecord:
     request_id: str
     alias: str
     deployment_id: str = ""
+    tenant_id: str = "default"  # the caller's tenant, once authenticated
     usage: Usage = field(default_factory=Usage)
     cost_micros: int = 0
     attempts: int = 0

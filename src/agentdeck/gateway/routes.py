@@ -6,6 +6,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from agentdeck.errors import AgentdeckError
+from agentdeck.gateway.admission import GatewayGuard, Ticket
 from agentdeck.gateway.http import (
     EventStreamResponse,
     Handler,
@@ -28,8 +29,9 @@ from agentdeck.request_context import REQUEST_ID_KEY
 class GatewayRoutes:
     """Raw ASGI handlers bound to one `GatewayService` and body size limit."""
 
-    def __init__(self, service: GatewayService, max_body_bytes: int) -> None:
+    def __init__(self, service: GatewayService, guard: GatewayGuard, max_body_bytes: int) -> None:
         self._service = service
+        self._guard = guard
         self._limit = max_body_bytes
 
     def handlers(self) -> dict[tuple[str, str], Handler]:
@@ -50,38 +52,57 @@ class GatewayRoutes:
     async def chat_completions(self, scope: Scope, receive: Receive, send: Send) -> None:
         """POST /v1/chat/completions: whole or streamed (SSE)."""
         record: CallRecord | None = None
+        ticket: Ticket | None = None
         try:
-            body = parse_json_object(await read_body(scope, receive, self._limit))
-            model, stream = check_chat_request(body)
-            record = new_record(scope, model)
+            try:
+                raw = await read_body(scope, receive, self._limit)
+                body = parse_json_object(raw)
+                model, stream = check_chat_request(body)
+                record = new_record(scope, model)
+                ticket = await self._guard.admit(scope, body, record, len(raw))
+                if stream:
+                    relay = await self._service.open_stream(body, record)
+                else:
+                    reply = await self._service.chat(body, record)
+            except AgentdeckError as error:
+                await send_error(send, error, extra=tried_headers(record))
+                return
             if stream:
-                relay = await self._service.open_stream(body, record)
+                await EventStreamResponse(relay, route_headers(record))(scope, receive, send)
             else:
-                reply = await self._service.chat(body, record)
-        except AgentdeckError as error:
-            await send_error(send, error, extra=tried_headers(record))
-            return
-        if stream:
-            await EventStreamResponse(relay, route_headers(record))(scope, receive, send)
-        else:
-            await send_json(send, 200, reply.body, call_headers(record))
+                await send_json(send, 200, reply.body, call_headers(record))
+        finally:
+            if ticket is not None and record is not None:
+                await ticket.finish(record)
 
     async def embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
         """POST /v1/embeddings."""
         record: CallRecord | None = None
+        ticket: Ticket | None = None
         try:
-            body = parse_json_object(await read_body(scope, receive, self._limit))
-            model = check_embeddings_request(body)
-            record = new_record(scope, model)
-            reply = await self._service.embed(body, record)
-        except AgentdeckError as error:
-            await send_error(send, error, extra=tried_headers(record))
-            return
-        await send_json(send, 200, reply.body, call_headers(record))
+            try:
+                raw = await read_body(scope, receive, self._limit)
+                body = parse_json_object(raw)
+                model = check_embeddings_request(body)
+                record = new_record(scope, model)
+                ticket = await self._guard.admit(scope, body, record, len(raw), chat=False)
+                reply = await self._service.embed(body, record)
+            except AgentdeckError as error:
+                await send_error(send, error, extra=tried_headers(record))
+                return
+            await send_json(send, 200, reply.body, call_headers(record))
+        finally:
+            if ticket is not None and record is not None:
+                await ticket.finish(record)
 
     async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """GET /v1/models: every alias a client may use."""
-        await send_json(send, 200, self._service.models_body())
+        """GET /v1/models: every alias the caller may use."""
+        try:
+            grant = await self._guard.caller(scope, scope[REQUEST_ID_KEY])
+        except AgentdeckError as error:
+            await send_error(send, error)
+            return
+        await send_json(send, 200, self._service.models_body(grant.access))
 
 
 def route_headers(record: CallRecord) -> dict[str, str]:

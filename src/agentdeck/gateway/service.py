@@ -16,8 +16,8 @@ import orjson
 
 from agentdeck.errors import AgentdeckError, UpstreamError, UpstreamTimeoutError
 from agentdeck.gateway.breaker import BreakerBoard
-from agentdeck.gateway.cache import DEFAULT_TENANT, ResponseCache, cache_key
-from agentdeck.gateway.catalog import Deployment, ModelCatalog
+from agentdeck.gateway.cache import ResponseCache, cache_key
+from agentdeck.gateway.catalog import Deployment, ModelAlias, ModelCatalog
 from agentdeck.gateway.dispatch import Dispatcher
 from agentdeck.gateway.failures import classify, counts_against_breaker
 from agentdeck.gateway.models import (
@@ -40,6 +40,7 @@ from agentdeck.gateway.streaming import (
     generated_text,
 )
 from agentdeck.gateway.tokens import count_messages, count_text
+from agentdeck.identity.rbac import Access
 from agentdeck.tracing.metrics import Metrics
 
 StreamStart = tuple[StreamEvent, AsyncIterator[StreamEvent]]
@@ -102,7 +103,7 @@ class GatewayService:
         enabled = spec.cache if spec.cache is not None else self._cache_by_default
         if not enabled or asked is False or record.cache_bypass:
             return None
-        return cache_key(kind, DEFAULT_TENANT, body)
+        return cache_key(kind, record.tenant_id, body)
 
     async def _cached(self, key: str | None, record: CallRecord) -> bytes | None:
         if key is None:
@@ -260,15 +261,24 @@ class GatewayService:
         await self._remember(key, record, reply.body)
         return reply
 
-    def models_body(self) -> bytes:
-        """The OpenAI `GET /v1/models` list of every alias (built once: the catalog is fixed)."""
+    def models_body(self, access: Access | None = None) -> bytes:
+        """The OpenAI `GET /v1/models` list of every alias `access` may use (all when None)."""
         if self._models_body is None:
-            data: list[dict[str, Any]] = [
-                {"id": alias.name, "object": "model", "created": 0, "owned_by": alias.owned_by}
-                for alias in self._catalog.aliases()
-            ]
-            self._models_body = orjson.dumps({"object": "list", "data": data})
-        return self._models_body
+            self._models_body = self._model_list(self._catalog.aliases())
+        if access is None or access.unrestricted("models:use", "models"):
+            return self._models_body  # built once, it serves everyone who may use every alias
+        aliases = self._catalog.aliases()
+        return self._model_list(
+            [a for a in aliases if access.allows("models:use", "models", a.name)]
+        )
+
+    @staticmethod
+    def _model_list(aliases: list[ModelAlias]) -> bytes:
+        data: list[dict[str, Any]] = [
+            {"id": alias.name, "object": "model", "created": 0, "owned_by": alias.owned_by}
+            for alias in aliases
+        ]
+        return orjson.dumps({"object": "list", "data": data})
 
 
 def _counted_usage(body: JSON, raw: bytes) -> Usage:

@@ -97,20 +97,24 @@ return {1, 0, 0}
 every limit, add `amount` to each reserved counter: [1, 0, 0]; else [0, index, used]."""
 
 
-def _settle(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) -> int:
+def _settle(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) -> list[int]:
     reserved_amount, actual, ttl_ms = _int(args[0]), _int(args[1]), _int(args[2])
+    spent_after = []
     for i in range(0, len(keys), 2):
         spent_key, reserved_key = keys[i], keys[i + 1]
         _write(state, reserved_key, max(0, _read(state, reserved_key) - reserved_amount), ttl_ms)
+        spent = _read(state, spent_key) + actual
         if actual:
-            _write(state, spent_key, _read(state, spent_key) + actual, ttl_ms)
-    return len(keys) // 2
+            _write(state, spent_key, spent, ttl_ms)
+        spent_after.append(spent)
+    return spent_after
 
 
 SETTLE = Script(
     name="limits_settle",
     lua="""
 local reserved, actual, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local spent = {}
 for i = 1, #KEYS, 2 do
   local left = tonumber(redis.call('GET', KEYS[i + 1]) or '0') - reserved
   if left < 0 then left = 0 end
@@ -119,12 +123,39 @@ for i = 1, #KEYS, 2 do
   elseif ttl > 0 then redis.call('SET', KEYS[i + 1], left, 'PX', ttl)
   else redis.call('SET', KEYS[i + 1], left) end
   if actual > 0 then
-    redis.call('INCRBY', KEYS[i], actual)
+    spent[#spent + 1] = redis.call('INCRBY', KEYS[i], actual)
     if ttl > 0 and redis.call('PTTL', KEYS[i]) == -1 then redis.call('PEXPIRE', KEYS[i], ttl) end
+  else
+    spent[#spent + 1] = tonumber(redis.call('GET', KEYS[i]) or '0')
   end
 end
-return #KEYS / 2
+return spent
 """,
     local=_settle,
 )
-"""For each (spent, reserved) pair: take the reservation back and add the actual cost."""
+"""For each (spent, reserved) pair: take the reservation back and add the actual cost.
+Returns each budget's spent amount afterwards."""
+
+
+def _raise_to(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) -> int:
+    floor, ttl_ms = _int(args[0]), _int(args[1])
+    if _read(state, keys[0]) >= floor:
+        return 0
+    _write(state, keys[0], floor, ttl_ms)
+    return 1
+
+
+RAISE_TO = Script(
+    name="limits_raise_to",
+    lua="""
+local floor, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= floor then return 0 end
+local keep = redis.call('PTTL', KEYS[1])
+if keep > 0 then redis.call('SET', KEYS[1], floor, 'PX', keep)
+elseif ttl > 0 then redis.call('SET', KEYS[1], floor, 'PX', ttl)
+else redis.call('SET', KEYS[1], floor) end
+return 1
+""",
+    local=_raise_to,
+)
+"""Set the counter KEYS[1] to ARGV[1] if it is lower: 1 when raised, else 0."""

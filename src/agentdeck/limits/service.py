@@ -21,6 +21,7 @@ from agentdeck.kv import KV
 from agentdeck.limits.scripts import ADMIT, RESERVE, SETTLE
 
 WINDOW_S = 60
+_UNBOUNDED = 2**62
 Unit = Literal["requests", "tokens"]
 Period = Literal["day", "month", "total"]
 _PERIOD_TTL_MS = {"day": 2 * 86_400_000, "month": 33 * 86_400_000, "total": 0}
@@ -55,6 +56,20 @@ class Budget:
     scope: Scope
     limit_micros: int
     period: Period = "month"
+    soft_percent: int | None = None  # emit a threshold event when spending crosses it
+    tenant_id: str = ""  # whose budget, for the threshold event
+
+    def crossed(self, spent_before: int, spent_after: int) -> bool:
+        """Whether going from `spent_before` to `spent_after` crosses the soft threshold."""
+        if self.soft_percent is None:
+            return False
+        threshold = self.limit_micros * self.soft_percent // 100
+        return spent_before < threshold <= spent_after
+
+
+def period_ttl_ms(budget: Budget) -> int:
+    """How long a budget's counters live in kv: past the end of their period (0: forever)."""
+    return _PERIOD_TTL_MS[budget.period]
 
 
 def _period_tag(period: Period, now: float) -> str:
@@ -100,6 +115,16 @@ class RateLimiter:
             },
         )
 
+    async def record(self, limits: Sequence[RateLimit], amount: int) -> None:
+        """Count `amount` (negative: give back) against every limit without refusing: tokens
+        are known only after a call; the next admission sees them."""
+        if limits and amount:
+            window = int(self._clock() // WINDOW_S)
+            keys = [f"rl:{limit.unit}:{limit.scope.key}:{window}" for limit in limits]
+            await self._kv.run(
+                ADMIT, keys, [amount, 2 * WINDOW_S * 1000, *([_UNBOUNDED] * len(keys))]
+            )
+
 
 @dataclass(slots=True)
 class BudgetReservation:
@@ -107,6 +132,7 @@ class BudgetReservation:
     nothing), and it is finished even if the caller is cancelled meanwhile."""
 
     ledger: BudgetLedger
+    budgets: Sequence[Budget]
     keys: list[str]
     amount: int
     ttl_ms: int
@@ -128,9 +154,15 @@ class BudgetReservation:
 class BudgetLedger:
     """Reserves and settles against budgets."""
 
-    def __init__(self, kv: KV, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        kv: KV,
+        clock: Callable[[], float] = time.time,
+        on_threshold: Callable[[Budget, int], None] | None = None,
+    ) -> None:
         self._kv = kv
         self._clock = clock
+        self._on_threshold = on_threshold
 
     def keys(self, budget: Budget, now: float) -> tuple[str, str]:
         """The (spent, reserved) counters of a budget's current period."""
@@ -153,14 +185,20 @@ class BudgetLedger:
                     f"be exceeded: {used} of {budget.limit_micros} micro-dollars used or "
                     f"reserved, this request may cost up to {amount_micros}"
                 )
-        return BudgetReservation(self, keys, amount_micros, ttl_ms)
+        return BudgetReservation(self, budgets, keys, amount_micros, ttl_ms)
 
     async def finish(self, reservation: BudgetReservation, actual_micros: int) -> None:
         """Take a reservation back and record the actual cost."""
-        if reservation.keys:
-            await self._kv.run(
-                SETTLE, reservation.keys, [reservation.amount, actual_micros, reservation.ttl_ms]
-            )
+        if not reservation.keys:
+            return
+        spent_after = await self._kv.run(
+            SETTLE, reservation.keys, [reservation.amount, actual_micros, reservation.ttl_ms]
+        )
+        if self._on_threshold is not None and actual_micros:
+            assert isinstance(spent_after, list)
+            for budget, spent in zip(reservation.budgets, spent_after, strict=True):
+                if budget.crossed(int(spent) - actual_micros, int(spent)):
+                    self._on_threshold(budget, int(spent))
 
     async def usage(self, budget: Budget) -> tuple[int, int]:
         """(spent, reserved) micro-dollars of a budget's current period."""

@@ -94,6 +94,14 @@ class Metrics:
             "agentdeck_gateway_shadow_calls", "Mirrored calls by shadow deployment and outcome",
             ["deployment", "outcome"],
         )  # fmt: skip
+        self.dropped = counter(
+            "agentdeck_records_dropped", "Spend or audit records dropped because a queue was full",
+            ["queue"],
+        )  # fmt: skip
+        self.budget_thresholds = counter(
+            "agentdeck_budget_thresholds_crossed", "Soft budget thresholds crossed, by scope kind",
+            ["scope_kind"],
+        )  # fmt: skip
         self.streams_open = Gauge(
             "agentdeck_gateway_streams_open", "Streams being relayed now", registry=self.registry
         )

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import agentdeck.identity.tables
+import agentdeck.limits.tables  # noqa: F401 - they add their tables to the metadata
 from agentdeck.db import current_revision, head_revision, migrate
 from agentdeck.db.metadata import instance_meta, metadata
 from agentdeck.settings import DatabaseSettings
@@ -21,7 +23,10 @@ async def table_names(engine: AsyncEngine) -> set[str]:
 
 
 def test_head_revision_is_the_newest_migration() -> None:
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
+
+# Every table the code queries (its metadata) and nothing else, besides Alembic's own.
+EVERY_TABLE = {*metadata.tables, "alembic_version"}
 
 
 async def test_fresh_database_has_no_revision_and_no_tables(engine: AsyncEngine) -> None:
@@ -32,7 +37,7 @@ async def test_fresh_database_has_no_revision_and_no_tables(engine: AsyncEngine)
 async def test_migrate_reaches_head_and_creates_agentdeck_meta(engine: AsyncEngine) -> None:
     assert await migrate(engine) == head_revision()
     assert await current_revision(engine) == head_revision()
-    assert await table_names(engine) == {"agentdeck_meta", "alembic_version"}
+    assert await table_names(engine) == EVERY_TABLE
     async with engine.connect() as conn:
         columns = await conn.run_sync(
             lambda sync: {c["name"]: c for c in sa.inspect(sync).get_columns("agentdeck_meta")}
@@ -53,7 +58,7 @@ async def test_migrate_twice_is_a_no_op(engine: AsyncEngine) -> None:
         await conn.execute(instance_meta.insert().values(key="k", value="v", updated_at=NOW))
     second = await migrate(engine)
     assert first == second == head_revision()
-    assert await table_names(engine) == {"agentdeck_meta", "alembic_version"}
+    assert await table_names(engine) == EVERY_TABLE
     async with engine.connect() as conn:
         versions = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).all()
         kept = (await conn.execute(sa.select(instance_meta.c.value))).scalars().all()

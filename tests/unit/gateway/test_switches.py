@@ -1,10 +1,13 @@
-"""Kill switches through the admin API: effective at once, guarded by the admin token."""
+"""Kill switches through the admin API: effective at once, guarded by `gateway:manage`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+
+from agentdeck.identity.keys import new_key
+from tests.conftest import owner_bootstrap
 
 MSG = [{"role": "user", "content": "hi"}]
 MODELS = {
@@ -14,17 +17,20 @@ MODELS = {
     "guarded": {"deployments": [{"provider": "fake", "model": "fake", "id": "guarded/a"}],
                 "fallbacks": {"any": ["backup"]}},
 }  # fmt: skip
-AUTH = {"authorization": "Bearer s3cret-admin"}
+OWNER_KEY = new_key("test")
+AUTH = {"authorization": f"Bearer {OWNER_KEY}"}
 
 
 @pytest.fixture
 async def admin_client(gateway_client: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("TEST_ADMIN_TOKEN", "s3cret-admin")
-    return await gateway_client(models=MODELS, server={"admin_token_env": "TEST_ADMIN_TOKEN"})
+    monkeypatch.setenv("TEST_OWNER_KEY", OWNER_KEY)
+    return await gateway_client(models=MODELS, identity=owner_bootstrap("TEST_OWNER_KEY"))
 
 
 async def _chat(client: Any, model: str) -> Any:
-    return await client.post("/v1/chat/completions", json={"model": model, "messages": MSG})
+    return await client.post(
+        "/v1/chat/completions", json={"model": model, "messages": MSG}, headers=AUTH
+    )
 
 
 async def test_deployment_switch_routes_around_it_at_once(admin_client: Any) -> None:
@@ -60,11 +66,11 @@ async def test_alias_switch_refuses_or_falls_back(admin_client: Any) -> None:
 @pytest.mark.parametrize(
     ("path", "body", "headers", "status", "fragment"),
     [
-        ("alias/main", {"off": True}, {}, 401, "missing or wrong bearer token"),
-        ("alias/main", {"off": True}, {"authorization": "Bearer nope"}, 401, "wrong"),
+        ("alias/main", {"off": True}, {}, 401, "missing API key"),
+        ("alias/main", {"off": True}, {"authorization": "Bearer nope"}, 401, "malformed API key"),
         ("alias/nope", {"off": True}, AUTH, 404, "no alias named 'nope'"),
         ("tenant/main", {"off": True}, AUTH, 400, "kind must be"),
-        ("alias/main", {"off": "yes"}, AUTH, 400, "'off' must be true or false"),
+        ("alias/main", {"off": "yes"}, AUTH, 400, "off: Input should be a valid boolean"),
     ],
 )
 async def test_admin_api_refuses_bad_calls(
@@ -76,8 +82,15 @@ async def test_admin_api_refuses_bad_calls(
     assert fragment in response.json()["error"]["message"]
 
 
-async def test_admin_api_is_off_without_a_token(gateway_client: Any) -> None:
-    client = await gateway_client(models=MODELS)
-    response = await client.get("/api/v1/gateway/switches")
+async def test_a_viewer_may_not_switch(admin_client: Any) -> None:
+    user = await admin_client.post("/api/v1/users", json={"name": "vera"}, headers=AUTH)
+    await admin_client.post("/api/v1/role-bindings", headers=AUTH,
+                            json={"principal_id": user.json()["id"], "role": "viewer"})
+    made = await admin_client.post("/api/v1/keys", headers=AUTH,
+                                   json={"principal_id": user.json()["id"]})
+    viewer = {"authorization": f"Bearer {made.json()['key']}"}
+    response = await admin_client.get("/api/v1/gateway/switches", headers=viewer)
     assert response.status_code == 403
-    assert "set server.admin_token_env" in response.json()["error"]["message"]
+    assert "lacks permission 'gateway:manage'" in response.json()["error"]["message"]
+    listed = await admin_client.get("/api/v1/gateway/switches", headers=AUTH)
+    assert listed.status_code == 200

@@ -1,0 +1,1 @@
+"""The administrative REST API under `/api` (FastAPI, for its generated OpenAPI document)."""

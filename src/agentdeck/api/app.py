@@ -1,0 +1,31 @@
+"""The FastAPI application mounted at `/api`; its OpenAPI document is `/api/openapi.json`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+
+from agentdeck import __version__
+from agentdeck.api import access_routes, audit_routes, directory_routes
+from agentdeck.api.deps import ApiServices, agentdeck_error, validation_error
+from agentdeck.errors import AgentdeckError
+
+
+def create_api(services: ApiServices) -> FastAPI:
+    """The admin API over `services`."""
+    api = FastAPI(
+        title="agentdeck admin API",
+        version=__version__,
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        description="Tenants, projects, teams, users, roles, keys, limits, budgets, "
+        "credentials, the audit log and gateway switches. Authenticate with an agentdeck key "
+        "(`Authorization: Bearer ad_...` or `x-api-key`).",
+    )
+    api.state.services = services
+    for router in (directory_routes.router, access_routes.router, audit_routes.router):
+        api.include_router(router)
+    api.add_exception_handler(AgentdeckError, agentdeck_error)
+    api.add_exception_handler(RequestValidationError, validation_error)
+    return api

@@ -1,0 +1,111 @@
+"""What every `/api` route shares: the services, the authenticated caller, permission checks
+(denials audited), and errors in agentdeck's JSON shape."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agentdeck.errors import AgentdeckError, InvalidRequestError, PermissionDeniedError, http_status
+from agentdeck.gateway.breaker import BreakerBoard
+from agentdeck.gateway.catalog import ModelCatalog
+from agentdeck.gateway.switches import Switchboard
+from agentdeck.identity.access_admin import AccessAdmin
+from agentdeck.identity.audit_log import AuditEvent, AuditQueue
+from agentdeck.identity.authenticator import Authenticator
+from agentdeck.identity.changes import Actor
+from agentdeck.identity.directory import Directory
+from agentdeck.identity.grants import Grant
+from agentdeck.identity.vault import Vault
+from agentdeck.limits.service import BudgetLedger, RateLimiter
+from agentdeck.request_context import REQUEST_ID_KEY
+
+
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    """The services behind the admin API."""
+
+    authenticator: Authenticator
+    audit: AuditQueue
+    directory: Directory
+    engine: AsyncEngine
+    access: AccessAdmin
+    vault: Vault
+    ledger: BudgetLedger
+    limiter: RateLimiter
+    catalog: ModelCatalog
+    switches: Switchboard
+    breakers: BreakerBoard
+    platform_tenant: str
+
+
+def services(request: Request) -> ApiServices:
+    """The services of the app serving `request`."""
+    found: ApiServices = request.app.state.services
+    return found
+
+
+def request_id(request: Request) -> str | None:
+    """The request id the front door gave this request."""
+    return request.scope.get(REQUEST_ID_KEY)
+
+
+async def caller(request: Request) -> Grant:
+    """The authenticated caller (401 otherwise)."""
+    return await services(request).authenticator.authenticate(request.headers, request_id(request))
+
+
+Caller = Annotated[Grant, Depends(caller)]
+Services = Annotated[ApiServices, Depends(services)]
+
+
+def deny(request: Request, grant: Grant, permission: str) -> PermissionDeniedError:
+    """Audit a refused call and build its 403."""
+    services(request).audit.add(
+        AuditEvent(
+            grant.tenant_id,
+            grant.actor,
+            "api.denied",
+            f"{request.method} {request.url.path}",
+            after={"missing": permission},
+            request_id=request_id(request),
+        )
+    )
+    return PermissionDeniedError(f"{grant.actor} lacks permission {permission!r}")
+
+
+def require(permission: str) -> Callable[[Request, Grant], Awaitable[Grant]]:
+    """A dependency: the caller, if some role of theirs grants `permission`."""
+
+    async def check(request: Request, grant: Caller) -> Grant:
+        if not grant.access.allows(permission):
+            raise deny(request, grant, permission)
+        return grant
+
+    return check
+
+
+def actor(request: Request, grant: Grant) -> Actor:
+    """The audit actor of a change made by `grant` in `request`."""
+    return Actor(grant.tenant_id, grant.actor, request_id(request))
+
+
+async def agentdeck_error(request: Request, exc: Exception) -> Response:
+    """An AgentdeckError as its status and JSON body."""
+    assert isinstance(exc, AgentdeckError)
+    return Response(exc.to_json(), http_status(exc), exc.headers or None, "application/json")
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    """A body or parameter that fails validation: 400 naming the first field."""
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+    error = InvalidRequestError(f"{where or 'body'}: {first.get('msg')}", param=where or None)
+    return await agentdeck_error(request, error)

@@ -1,0 +1,223 @@
+"""`/api/v1`: the caller, tenants, projects, teams, users, service accounts, roles, bindings."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentdeck.api.deps import Caller, Services, actor, deny, require
+from agentdeck.identity.grants import Grant
+
+router = APIRouter(prefix="/v1")
+Reader = Annotated[Grant, Depends(require("users:read"))]
+Manager = Annotated[Grant, Depends(require("users:manage"))]
+RoleManager = Annotated[Grant, Depends(require("roles:manage"))]
+Rows = list[dict[str, Any]]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NewTenant(_Body):
+    slug: str
+    name: str = ""
+
+
+class NewProject(_Body):
+    slug: str
+    name: str = ""
+
+
+class NewTeam(_Body):
+    project_id: str
+    name: str = Field(min_length=1, max_length=200)
+
+
+class NewPrincipal(_Body):
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = None
+
+
+class PrincipalChange(_Body):
+    disabled: bool
+
+
+class NewRole(_Body):
+    name: str = Field(min_length=1, max_length=64)
+    permissions: list[str]
+    resources: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class NewBinding(_Body):
+    principal_id: str
+    role: str
+    project_id: str | None = None
+
+
+@router.get("/me", summary="The caller: key, principal, tenant, project, permissions")
+async def me(grant: Caller) -> dict[str, Any]:
+    """Who the key belongs to and what it may do."""
+    return {
+        "key_id": grant.key_id,
+        "tenant_id": grant.tenant_id,
+        "tenant": grant.tenant_slug,
+        "project_id": grant.project_id,
+        "principal_id": grant.principal_id,
+        "principal": grant.actor,
+        "teams": list(grant.team_ids),
+        "permissions": sorted(grant.access.permissions),
+    }
+
+
+@router.get("/tenants", summary="Every tenant (platform tenant owners)")
+async def list_tenants(request: Request, grant: Caller, svc: Services) -> Rows:
+    """All tenants; only for the platform tenant's `tenants:manage`."""
+    _platform(request, grant, svc.platform_tenant)
+    return await svc.directory.list_tenants()
+
+
+@router.post("/tenants", status_code=201, summary="Create a tenant (platform tenant owners)")
+async def create_tenant(request: Request, body: NewTenant, grant: Caller, svc: Services) -> Any:
+    """A new tenant; give it an owner with `agentdeck init --tenant` or this API."""
+    _platform(request, grant, svc.platform_tenant)
+    return await svc.directory.create_tenant(actor(request, grant), body.slug, body.name)
+
+
+def _platform(request: Request, grant: Grant, platform_tenant: str) -> None:
+    if grant.tenant_slug != platform_tenant or not grant.access.allows("tenants:manage"):
+        raise deny(request, grant, "tenants:manage")
+
+
+@router.get("/tenant", summary="The caller's tenant")
+async def own_tenant(grant: Caller, svc: Services) -> dict[str, Any]:
+    """The tenant the key belongs to."""
+    return await svc.directory.tenant(grant.tenant_id)
+
+
+@router.get("/projects", summary="List projects")
+async def list_projects(grant: Reader, svc: Services) -> Rows:
+    """The tenant's projects."""
+    return await svc.directory.list_projects(grant.tenant_id)
+
+
+@router.post("/projects", status_code=201, summary="Create a project")
+async def create_project(request: Request, body: NewProject, grant: Manager, svc: Services) -> Any:
+    """A new project in the tenant."""
+    return await svc.directory.create_project(actor(request, grant), body.slug, body.name)
+
+
+@router.get("/projects/{project_id}", summary="One project")
+async def get_project(project_id: str, grant: Reader, svc: Services) -> dict[str, Any]:
+    """A project of the tenant (404 for any other)."""
+    return await svc.directory.project(grant.tenant_id, project_id)
+
+
+@router.get("/teams", summary="List teams with members")
+async def list_teams(grant: Reader, svc: Services) -> Rows:
+    """The tenant's teams."""
+    return await svc.directory.list_teams(grant.tenant_id)
+
+
+@router.post("/teams", status_code=201, summary="Create a team")
+async def create_team(request: Request, body: NewTeam, grant: Manager, svc: Services) -> Any:
+    """A new team in a project."""
+    return await svc.directory.create_team(actor(request, grant), body.project_id, body.name)
+
+
+@router.put("/teams/{team_id}/members/{principal_id}", status_code=204, summary="Add to team")
+async def add_member(
+    request: Request, team_id: str, principal_id: str, grant: Manager, svc: Services
+) -> None:
+    """Make a principal a member of a team."""
+    await svc.directory.set_member(actor(request, grant), team_id, principal_id, True)
+
+
+@router.delete(
+    "/teams/{team_id}/members/{principal_id}", status_code=204, summary="Remove from team"
+)
+async def remove_member(
+    request: Request, team_id: str, principal_id: str, grant: Manager, svc: Services
+) -> None:
+    """Take a principal out of a team."""
+    await svc.directory.set_member(actor(request, grant), team_id, principal_id, False)
+
+
+@router.get("/users", summary="List users")
+async def list_users(grant: Reader, svc: Services) -> Rows:
+    """The tenant's users."""
+    return await svc.directory.list_principals(grant.tenant_id, "user")
+
+
+@router.post("/users", status_code=201, summary="Create a user")
+async def create_user(request: Request, body: NewPrincipal, grant: Manager, svc: Services) -> Any:
+    """A new user."""
+    return await svc.directory.create_principal(
+        actor(request, grant), "user", body.name, body.email
+    )
+
+
+@router.get("/service-accounts", summary="List service accounts")
+async def list_service_accounts(grant: Reader, svc: Services) -> Rows:
+    """The tenant's service accounts."""
+    return await svc.directory.list_principals(grant.tenant_id, "service")
+
+
+@router.post("/service-accounts", status_code=201, summary="Create a service account")
+async def create_service_account(
+    request: Request, body: NewPrincipal, grant: Manager, svc: Services
+) -> Any:
+    """A new service account (for machines; it holds keys like a user)."""
+    return await svc.directory.create_principal(
+        actor(request, grant), "service", body.name, body.email
+    )
+
+
+@router.get("/principals/{principal_id}", summary="One user or service account")
+async def get_principal(principal_id: str, grant: Reader, svc: Services) -> dict[str, Any]:
+    """A principal of the tenant."""
+    return await svc.directory.principal(grant.tenant_id, principal_id)
+
+
+@router.patch("/principals/{principal_id}", summary="Disable or enable a principal")
+async def change_principal(
+    request: Request, principal_id: str, body: PrincipalChange, grant: Manager, svc: Services
+) -> Any:
+    """Disabling stops every key of the principal on every replica within seconds."""
+    return await svc.directory.set_disabled(actor(request, grant), principal_id, body.disabled)
+
+
+@router.get("/roles", summary="List built-in and custom roles")
+async def list_roles(grant: Reader, svc: Services) -> Rows:
+    """Roles and their permissions."""
+    return await svc.access.list_roles(grant.tenant_id)
+
+
+@router.post("/roles", status_code=201, summary="Create a custom role")
+async def create_role(request: Request, body: NewRole, grant: RoleManager, svc: Services) -> Any:
+    """A role: permissions, optionally narrowed to model, tool or agent name patterns."""
+    return await svc.access.create_role(
+        actor(request, grant), body.name, body.permissions, body.resources
+    )
+
+
+@router.get("/role-bindings", summary="List role bindings")
+async def list_bindings(grant: Reader, svc: Services) -> Rows:
+    """Who holds which role, where."""
+    return await svc.access.list_bindings(grant.tenant_id)
+
+
+@router.post("/role-bindings", status_code=201, summary="Bind a role to a principal")
+async def bind_role(request: Request, body: NewBinding, grant: RoleManager, svc: Services) -> Any:
+    """Give a principal a role in the tenant, or in one project."""
+    return await svc.access.bind_role(
+        actor(request, grant), body.principal_id, body.role, body.project_id
+    )
+
+
+@router.delete("/role-bindings/{binding_id}", status_code=204, summary="Remove a role binding")
+async def unbind_role(request: Request, binding_id: str, grant: RoleManager, svc: Services) -> None:
+    """Take a role away."""
+    await svc.access.unbind(actor(request, grant), binding_id)

@@ -1,0 +1,182 @@
+"""The audit log in the store: events appended to each tenant's hash chain inside the
+transaction of the change they record, denials appended through a bounded background queue,
+and verification and export of a tenant's chain."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from agentdeck.identity.audit_chain import GENESIS, Verdict, chain, digest, verify
+from agentdeck.identity.tables import audit_events, audit_heads
+
+log = logging.getLogger(__name__)
+NO_TENANT = "-"  # the chain of denials that no tenant could be told for (unknown keys)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One thing that happened: who did what to which resource, and the states around it."""
+
+    tenant_id: str
+    actor: str
+    action: str
+    resource: str
+    before: Any = None
+    after: Any = None
+    request_id: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The stored fields (states as digests), stamped with the current time."""
+        return {
+            "tenant_id": self.tenant_id,
+            "actor": self.actor,
+            "action": self.action,
+            "resource": self.resource,
+            "before_digest": digest(self.before),
+            "after_digest": digest(self.after),
+            "request_id": self.request_id,
+            "at": datetime.now(UTC).isoformat(timespec="microseconds"),
+        }
+
+
+async def append(conn: AsyncConnection, events: list[AuditEvent]) -> None:
+    """Append `events` (one tenant's) to its chain within the caller's transaction.
+
+    The head row is updated first, which takes the row lock on PostgreSQL and the write lock
+    on SQLite, so concurrent appenders queue instead of forking the chain.
+    """
+    if not events:
+        return
+    tenant_id = events[0].tenant_id
+    bumped = await conn.execute(
+        audit_heads.update()
+        .where(audit_heads.c.tenant_id == tenant_id)
+        .values(position=audit_heads.c.position + len(events))
+    )
+    if bumped.rowcount == 0:
+        await conn.execute(
+            audit_heads.insert().values(tenant_id=tenant_id, position=len(events), hash=GENESIS)
+        )
+    position, previous = (
+        await conn.execute(
+            sa.select(audit_heads.c.position, audit_heads.c.hash).where(
+                audit_heads.c.tenant_id == tenant_id
+            )
+        )
+    ).one()
+    linked = chain([e.fields() for e in events], (position - len(events), previous))
+    await conn.execute(audit_events.insert(), linked)
+    await conn.execute(
+        audit_heads.update()
+        .where(audit_heads.c.tenant_id == tenant_id)
+        .values(hash=linked[-1]["hash"])
+    )
+
+
+class AuditQueue:
+    """Denied requests are audited from the request path without touching the store there:
+    events wait in a bounded queue and a background task appends them (a full queue drops
+    them, counted)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        max_queue: int = 10_000,
+        on_drop: Callable[[], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._queue: asyncio.Queue[AuditEvent] = asyncio.Queue(max_queue)
+        self._on_drop = on_drop
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, event: AuditEvent) -> None:
+        """Queue `event`; never waits."""
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            if self._on_drop is not None:
+                self._on_drop()
+
+    async def start(self) -> None:
+        """Begin writing in the background."""
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop and write what is queued."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._flush()
+
+    async def _run(self) -> None:
+        while True:
+            event = await self._queue.get()
+            self._queue.put_nowait(event)  # put back: _flush takes it with the rest
+            try:
+                await self._flush()
+            except (OSError, sa.exc.SQLAlchemyError) as exc:
+                log.warning("audit queue write failed, retrying: %s", exc)
+                await asyncio.sleep(1.0)
+
+    async def _flush(self) -> None:
+        by_tenant: dict[str, list[AuditEvent]] = {}
+        while not self._queue.empty():
+            event = self._queue.get_nowait()
+            by_tenant.setdefault(event.tenant_id, []).append(event)
+        for events in by_tenant.values():
+            try:
+                async with self._engine.begin() as conn:
+                    await append(conn, events)
+            except (OSError, sa.exc.SQLAlchemyError):
+                for event in events:  # keep them for the next try
+                    self.add(event)
+                raise
+
+
+async def events(engine: AsyncEngine, tenant_id: str) -> AsyncIterator[dict[str, Any]]:
+    """A tenant's events in position order, streamed."""
+    query = (
+        sa.select(audit_events)
+        .where(audit_events.c.tenant_id == tenant_id)
+        .order_by(audit_events.c.position)
+    )
+    async with engine.connect() as conn:
+        result = await conn.stream(query)
+        async for row in result:
+            yield dict(row._mapping)
+
+
+async def head(engine: AsyncEngine, tenant_id: str) -> tuple[int, str] | None:
+    """A tenant's chain head: (last position, its hash), None before any event."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(audit_heads.c.position, audit_heads.c.hash).where(
+                    audit_heads.c.tenant_id == tenant_id
+                )
+            )
+        ).one_or_none()
+    return (int(row[0]), str(row[1])) if row is not None else None
+
+
+async def verify_tenant(engine: AsyncEngine, tenant_id: str) -> Verdict:
+    """Verify a tenant's whole chain against its head."""
+    found = [event async for event in events(engine, tenant_id)]
+    return verify(found, await head(engine, tenant_id) or (0, GENESIS))
+
+
+async def tenants_with_events(engine: AsyncEngine) -> list[str]:
+    """Every tenant id that has a chain head."""
+    async with engine.connect() as conn:
+        return list(await conn.scalars(sa.select(audit_heads.c.tenant_id).order_by("tenant_id")))

@@ -1,0 +1,100 @@
+"""`agentdeck init`: the first tenant, project and owner with an owner key; and the development
+principal that keyless requests act as while identity is off."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from agentdeck.errors import ConflictError
+from agentdeck.identity.access_admin import AccessAdmin
+from agentdeck.identity.changes import Actor, Changes
+from agentdeck.identity.directory import Directory
+from agentdeck.identity.keys import parse_key
+from agentdeck.identity.tables import api_keys, principals, projects, tenants
+from agentdeck.settings_identity import BootstrapSettings
+
+SYSTEM = "system:init"
+
+
+@dataclass(frozen=True, slots=True)
+class InitResult:
+    """What init found or made; `key` is set only when a key was created now."""
+
+    tenant_id: str
+    project_id: str
+    principal_id: str
+    created: bool
+    key: str | None = None
+
+
+async def _lookup(
+    changes: Changes, table: sa.Table, column: str, value: str, tenant_id: str | None = None
+) -> str | None:
+    query = sa.select(table.c.id).where(table.c[column] == value)
+    if tenant_id is not None:
+        query = query.where(table.c.tenant_id == tenant_id)
+    async with changes.engine.connect() as conn:
+        found = await conn.scalar(query)
+    return str(found) if found is not None else None
+
+
+async def _ensure(changes: Changes, settings: BootstrapSettings, owner: str) -> InitResult:
+    directory, access = Directory(changes), AccessAdmin(changes)
+    created = False
+    tenant_id = await _lookup(changes, tenants, "slug", settings.tenant)
+    if tenant_id is None:
+        tenant = await directory.create_tenant(Actor("-", SYSTEM), settings.tenant, settings.tenant)
+        tenant_id, created = tenant["id"], True
+    as_system = Actor(tenant_id, SYSTEM)
+    project_id = await _lookup(changes, projects, "slug", settings.project, tenant_id)
+    if project_id is None:
+        project_id = (await directory.create_project(as_system, settings.project, ""))["id"]
+        created = True
+    principal_id = await _lookup(changes, principals, "name", owner, tenant_id)
+    if principal_id is None:
+        principal = await directory.create_principal(as_system, "user", owner, settings.owner_email)
+        principal_id, created = principal["id"], True
+        await access.bind_role(as_system, principal_id, "owner", None)
+    return InitResult(tenant_id, project_id, principal_id, created)
+
+
+async def initialize(
+    changes: Changes,
+    settings: BootstrapSettings,
+    key_env: str,
+    given_key: str | None = None,
+    owner: str | None = None,
+    new_key: bool = True,
+) -> InitResult:
+    """Create the tenant, project and owner where missing and an owner key: `given_key` when
+    one was pre-generated (it must be a well-formed agentdeck key), else a fresh one.
+    Concurrent first starts agree: the loser of a creation race reads the winner's rows."""
+    owner = owner or settings.owner
+    try:
+        found = await _ensure(changes, settings, owner)
+    except ConflictError:
+        found = await _ensure(changes, settings, owner)
+    if not new_key:
+        return found
+    access = AccessAdmin(changes, key_env)
+    as_system = Actor(found.tenant_id, SYSTEM)
+    if given_key is not None:
+        parsed = parse_key(given_key)
+        if await _lookup(changes, api_keys, "hash", parsed.hash) is not None:
+            return found  # installed by an earlier run: nothing to do
+        await access.create_key(
+            as_system, found.principal_id, found.project_id, "owner", given_key=given_key
+        )
+        return found
+    _, key = await access.create_key(as_system, found.principal_id, found.project_id, "owner")
+    return InitResult(found.tenant_id, found.project_id, found.principal_id, found.created, key)
+
+
+async def dev_principal(changes: Changes, key_env: str) -> tuple[str, str]:
+    """(principal id, project id) of the development caller: owner `dev` of the `default`
+    tenant, created on first start."""
+    settings = BootstrapSettings(tenant="default", project="default", owner="dev")
+    found = await initialize(changes, settings, key_env, new_key=False)
+    return found.principal_id, found.project_id
