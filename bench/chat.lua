@@ -1,4 +1,5 @@
--- wrk script: POST one small chat completion; `wrk ... <url> -- <model>` picks the model.
+-- wrk script: POST one small chat completion; `wrk ... <url> -- <model>` picks the model, and
+-- BENCH_API_KEY in the environment, when set, is sent as `Authorization: Bearer <key>`.
 -- done() prints one JSON line so run.py reads exact percentiles instead of parsing wrk's text.
 
 function init(args)
@@ -6,6 +7,10 @@ function init(args)
   wrk.method = "POST"
   wrk.path = "/v1/chat/completions"
   wrk.headers["Content-Type"] = "application/json"
+  local key = os.getenv("BENCH_API_KEY")
+  if key and key ~= "" then
+    wrk.headers["Authorization"] = "Bearer " .. key
+  end
   wrk.body = '{"model":"' .. model
     .. '","messages":[{"role":"user","content":"hello benchmark"}]}'
 end

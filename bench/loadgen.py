@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass
@@ -53,8 +54,10 @@ def run_wrk(
     duration_s: int,
     core: int,
     server_pid: int | None = None,
+    key: str | None = None,
 ) -> WrkResult:
-    """Run wrk pinned to `core` against 127.0.0.1:port; `server_pid`'s CPU time is sampled."""
+    """Run wrk pinned to `core` against 127.0.0.1:port; `server_pid`'s CPU time is sampled.
+    A `key` is sent as a bearer token (through the environment, not the command line)."""
     argv = [
         "taskset",
         "-c",
@@ -71,11 +74,12 @@ def run_wrk(
         "--",
         model,
     ]
+    env = {**os.environ, "BENCH_API_KEY": key or ""}
     before = cpu_times()
     server_before = process_cpu_s(server_pid) if server_pid else 0.0
     try:
         done = subprocess.run(
-            argv, check=False, capture_output=True, text=True, timeout=duration_s + 60
+            argv, check=False, capture_output=True, text=True, timeout=duration_s + 60, env=env
         )
     except subprocess.TimeoutExpired as exc:
         raise HarnessError(f"wrk did not finish within {duration_s + 60}s") from exc

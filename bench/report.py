@@ -25,6 +25,7 @@ class RowResult:
     name: str
     note: str = ""
     skipped: str | None = None
+    fault: str = ""  # a functional check of the row failed: its target is a MISS
     ready_first_s: float | None = None
     ready_restart_s: list[float] = field(default_factory=list)
     rss_mib: list[float] = field(default_factory=list)
@@ -82,29 +83,48 @@ class Target:
         return "PASS" if ok and not self.note else "MISS"
 
 
+def ratio_to_bare(rows: dict[str, RowResult], name: str) -> float | None:
+    """A row's median req/s at c=64 as % of the bare row's; None when either is missing."""
+    row = rows.get(name)
+    bare_rps = rows["bare"].median(64, "rps")
+    row_rps = row.median(64, "rps") if row is not None and not row.skipped else None
+    return 100 * row_rps / bare_rps if bare_rps and row_rps is not None else None
+
+
+def _failures(row: RowResult | None, *concurrencies: int) -> str:
+    """Why a row's throughput cannot pass whatever its figure: errors or a failed check."""
+    if row is None:
+        return ""
+    errors = sum(row.errors(c) for c in concurrencies)
+    found = [f"{errors} failed requests"] if errors else []
+    return "; ".join([*found, *([row.fault] if row.fault else [])])
+
+
 def targets(rows: dict[str, RowResult]) -> list[Target]:
-    """The four targets agentdeck is judged on, relative to the bare row where they say so."""
+    """The targets agentdeck is judged on, relative to the bare row where they say so."""
     bare, deck = rows["bare"], rows["agentdeck"]
-    bare_rps, deck_rps = bare.median(64, "rps"), deck.median(64, "rps")
-    ratio = 100 * deck_rps / bare_rps if bare_rps and deck_rps is not None else None
+    ratio = ratio_to_bare(rows, "agentdeck")
     bare_p50, deck_p50 = bare.median(1, "p50_ms"), deck.median(1, "p50_ms")
     overhead = deck_p50 - bare_p50 if bare_p50 is not None and deck_p50 is not None else None
     errors = deck.errors(1) + deck.errors(64)
     # A gateway that answered errors under load has not met a throughput or latency target.
     note = f"{errors} failed requests" if errors else ""
-    weighted = rows.get("agentdeck-4w")
-    weighted_rps = weighted.median(64, "rps") if weighted is not None else None
-    weighted_ratio = (
-        100 * weighted_rps / bare_rps if bare_rps and weighted_rps is not None else None
-    )
     return [
         Target("agentdeck req/s at c=64 as % of bare", ratio, 50.0, True, "%", note),
         Target(
             "4-deployment weighted alias req/s at c=64 as % of bare",
-            weighted_ratio,
+            ratio_to_bare(rows, "agentdeck-4w"),
             50.0,
             True,
             "%",
+        ),
+        Target(
+            "agentdeck + key + rate limit + budget (in-process kv) req/s at c=64 as % of bare",
+            ratio_to_bare(rows, "agentdeck-limits"),
+            50.0,
+            True,
+            "%",
+            _failures(rows.get("agentdeck-limits"), 64),
         ),
         Target("agentdeck p50 - bare p50 at c=1", overhead, 0.5, False, "ms", note),
         Target("agentdeck RSS after c=64", deck.last_rss, 150.0, False, "MiB"),
@@ -123,27 +143,30 @@ def print_report(rows: dict[str, RowResult], judged: list[Target], rounds: int) 
         f"\nthroughput and latency (median of {rounds} round(s); server on core 0, "
         "wrk and fake upstream on core 1)"
     )
-    header = f"{'row':<11}{'c':>4}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
+    w = max(11, *(len(name) + 1 for name in rows))
+    header = f"{'row':<{w}}{'c':>4}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
     print(header + f"{'errors':>8}{'core0 %':>9}{'core1 %':>9}{'cpu us/req':>12}")
     for row in rows.values():
         if row.skipped:
-            print(f"{row.name:<11}  skipped: {row.skipped}")
+            print(f"{row.name:<{w}}  skipped: {row.skipped}")
             continue
         for c in CONCURRENCIES:
+            if c not in row.runs:
+                continue  # a row measured at c=64 only
             cores = [row.median_cpu(c, core) for core in ("cpu0", "cpu1")]
             print(
-                f"{row.name:<11}{c:>4}{_fmt(row.median(c, 'rps'), 0):>10}"
+                f"{row.name:<{w}}{c:>4}{_fmt(row.median(c, 'rps'), 0):>10}"
                 f"{_fmt(row.median(c, 'p50_ms'), 3):>10}{_fmt(row.median(c, 'p99_ms'), 3):>10}"
                 f"{row.errors(c):>8}{_fmt(cores[0], 0):>9}{_fmt(cores[1], 0):>9}"
                 f"{_fmt(row.median(c, 'server_cpu_us_per_req'), 0):>12}"
             )
     print("\nstartup and memory")
-    print(f"{'row':<11}{'ready first s':>14}{'ready restart s':>17}{'RSS MiB':>9}")
+    print(f"{'row':<{w}}{'ready first s':>14}{'ready restart s':>17}{'RSS MiB':>9}")
     for row in rows.values():
         if row.skipped or row.name == "upstream":
             continue
         print(
-            f"{row.name:<11}{_fmt(row.ready_first_s, 2):>14}{_fmt(row.median_restart, 2):>17}"
+            f"{row.name:<{w}}{_fmt(row.ready_first_s, 2):>14}{_fmt(row.median_restart, 2):>17}"
             f"{_fmt(row.last_rss, 1):>9}"
         )
     print("\ntargets")
@@ -155,27 +178,43 @@ def print_report(rows: dict[str, RowResult], judged: list[Target], rounds: int) 
             f"(target {sign} {t.limit:g} {t.unit}){extra}"
         )
     checks = cross_checks(rows)
-    print("\ncross-checks (not judged; they show how much of the spread is the shared machine)")
-    paired = ", ".join(_fmt(v, 0) for v in checks["paired_ratios_c64_pct"])
-    print(f"  agentdeck/bare req/s at c=64 per round: {paired} %")
-    print(
-        "  same ratio from server CPU time per request at c=64: "
-        f"{_fmt(checks['cpu_normalized_ratio_c64_pct'], 1)} %"
-    )
+    print("\nratios to bare at c=64 (median; per round; from server CPU time per request)")
+    for name, ratios in checks["ratios_to_bare_c64_pct"].items():
+        paired = ", ".join(_fmt(v, 0) for v in ratios["per_round"])
+        print(
+            f"  {name:<{w}}{_fmt(ratios['median'], 1):>6} %   rounds {paired} %   "
+            f"cpu {_fmt(ratios['cpu_normalized'], 1)} %"
+        )
     for row in rows.values():
         if row.note:
             print(f"note: {row.name}: {row.note}")
+        if row.fault:
+            print(f"FAULT: {row.name}: {row.fault}")
 
 
 def cross_checks(rows: dict[str, RowResult]) -> dict[str, Any]:
     """Ratios that other tenants on the server core disturb less than the judged median."""
-    bare, deck = rows["bare"].runs.get(64, []), rows["agentdeck"].runs.get(64, [])
-    # Runs of the same round were back to back, so their ratio shares that round's noise.
-    paired = [100 * d.rps / b.rps for b, d in zip(bare, deck, strict=False) if b.rps]
+    bare = rows["bare"].runs.get(64, [])
     bare_cpu = rows["bare"].median(64, "server_cpu_us_per_req")
-    deck_cpu = rows["agentdeck"].median(64, "server_cpu_us_per_req")
-    normalized = 100 * bare_cpu / deck_cpu if bare_cpu and deck_cpu else None
-    return {"paired_ratios_c64_pct": paired, "cpu_normalized_ratio_c64_pct": normalized}
+    ratios = {}
+    for name, row in rows.items():
+        if name in ("bare", "upstream") or row.skipped or not row.runs.get(64):
+            continue
+        # Runs of the same round were back to back, so their ratio shares that round's noise.
+        runs = row.runs[64]
+        paired = [100 * r.rps / b.rps for b, r in zip(bare, runs, strict=False) if b.rps]
+        row_cpu = row.median(64, "server_cpu_us_per_req")
+        ratios[name] = {
+            "median": ratio_to_bare(rows, name),
+            "per_round": paired,
+            "cpu_normalized": 100 * bare_cpu / row_cpu if bare_cpu and row_cpu else None,
+        }
+    deck = ratios.get("agentdeck", {})
+    return {
+        "paired_ratios_c64_pct": deck.get("per_round", []),
+        "cpu_normalized_ratio_c64_pct": deck.get("cpu_normalized"),
+        "ratios_to_bare_c64_pct": ratios,
+    }
 
 
 def machine() -> dict[str, Any]:
@@ -233,6 +272,7 @@ def write_json(
             name: {
                 "skipped": row.skipped,
                 "note": row.note or None,
+                "fault": row.fault or None,
                 "ready_first_s": row.ready_first_s,
                 "ready_restart_s": row.ready_restart_s,
                 "rss_mib_after_c64": row.rss_mib,

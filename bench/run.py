@@ -2,7 +2,9 @@
 
 The server under test runs alone on core 0; wrk and the fake upstream share core 1. The rows
 are measured in alternating rounds in one run, because the machine is shared and noisy, and
-the medians are reported. See docs/performance.md.
+the medians are reported. Two more agentdeck servers require a key and apply a rate limit and
+a budget on every request, one with the in-process kv and one with Redis. See
+docs/performance.md.
 
     .venv/bin/python bench/run.py                 # full run (about 6 minutes)
     .venv/bin/python bench/run.py --quick         # smoke run (about 1 minute)
@@ -18,8 +20,9 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import limits_row
 import litellm_row
 from loadgen import check_wrk, run_wrk
 from procs import HarnessError, ProcessSet, Server, free_port, rss_mib, wait_ready
@@ -28,6 +31,27 @@ from report import CONCURRENCIES, RowResult, code_version, print_report, targets
 BENCH_DIR = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 SERVER_CORE, LOAD_CORE = 0, 1
+LIMITS_ROWS = ("agentdeck-limits", "agentdeck-limits-redis")
+
+
+class Load(NamedTuple):
+    """What one row puts load on: the server (None: the upstream itself), its port, the model,
+    the key to send, and the concurrencies it is measured at."""
+
+    server: Server | None
+    port: int
+    model: str
+    key: str | None = None
+    concurrencies: tuple[int, ...] = CONCURRENCIES
+
+
+class LimitsServer(NamedTuple):
+    """A started server with identity on, and what its checks need."""
+
+    server: Server
+    key: str
+    tenant_id: str
+    cost_micros: int
 
 
 def parse_args() -> argparse.Namespace:
@@ -76,6 +100,12 @@ def parse_args() -> argparse.Namespace:
         default=float(env("BENCH_LITELLM_INSTALL_TIMEOUT", "600")),
     )
     parser.add_argument(
+        "--redis-url",
+        default=env("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7"),
+        help="Redis database for the agentdeck-limits-redis row, flushed first; empty: skip "
+        "the row (BENCH_REDIS_URL, default redis://127.0.0.1:6379/7)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="3 s runs, 1 s warm-up, one round, one restart"
     )
     args = parser.parse_args()
@@ -96,10 +126,10 @@ def check_machine() -> None:
         raise HarnessError(f"needs cores {SERVER_CORE} and {LOAD_CORE}; allowed: {sorted(cores)}")
 
 
-def agentdeck_config(directory: Path, upstream_port: int, port: int) -> Path:
+def agentdeck_config(directory: Path, upstream_port: int, port: int, extra: str = "") -> Path:
     """A config with two aliases routed through the openai provider to the upstream: `bench`
     (one deployment) and `bench4` (four deployments, weighted 1:1:1:7). Retries, breakers and
-    routing stay at their defaults, i.e. on."""
+    routing stay at their defaults, i.e. on. `extra` is more top-level YAML (identity, kv)."""
 
     def deployment(name: str, weight: int) -> str:
         return (
@@ -115,8 +145,7 @@ def agentdeck_config(directory: Path, upstream_port: int, port: int) -> Path:
     path.write_text(
         "log_level: warning\n"
         f"server: {{host: 127.0.0.1, port: {port}}}\n"
-        f"database: {{url: 'sqlite+aiosqlite:///{directory}/bench.db'}}\n"
-        "models:\n"
+        f"database: {{url: 'sqlite+aiosqlite:///{directory}/bench.db'}}\n" + extra + "models:\n"
         "  bench:\n"
         "    deployments:\n"
         "      - " + deployment("single", 1) + "\n"
@@ -177,28 +206,87 @@ def start_litellm(
         return None
 
 
+def start_limits(
+    procs: ProcessSet,
+    work: Path,
+    upstream_port: int,
+    result: RowResult,
+    redis_url: str | None,
+) -> LimitsServer | None:
+    """Start an agentdeck server that requires a key, install the owner key, a rate limit and
+    a budget; None (and the reason on the row) when Redis is unreachable or a check fails."""
+    server = None
+    try:
+        if redis_url is not None:
+            limits_row.flush_redis(redis_url)
+        directory = work / result.name
+        directory.mkdir()
+        port = free_port()
+        config = agentdeck_config(
+            directory, upstream_port, port, limits_row.config_lines(redis_url)
+        )
+        key = limits_row.new_owner_key()
+        argv = [str(BIN / "agentdeck"), "serve", "--config", str(config)]
+        server = procs.start(
+            result.name,
+            argv,
+            SERVER_CORE,
+            port,
+            cwd=directory,
+            env=limits_row.environment(key),
+        )
+        result.ready_first_s = wait_ready(server, "/readyz", timeout_s=60)
+        tenant_id, cost = limits_row.install_limits(port, key, "bench")
+    except (limits_row.RowSkippedError, limits_row.CheckFailedError, OSError) as exc:
+        result.skipped = str(exc).splitlines()[0][:200]
+        if server is not None:
+            print(f"{result.name} log tail:\n{server.log_tail()}")
+            procs.stop(server)
+        return None
+    return LimitsServer(server, key, tenant_id, cost)
+
+
+def check_limits(procs: ProcessSet, started: LimitsServer, result: RowResult) -> None:
+    """After the load, the budget must have settled every answered request and released every
+    reservation; a failure is kept as the row's fault."""
+    measured = sum(r.requests - r.status_errors for r in result.runs.get(64, []))
+    procs.resume(started.server)
+    try:
+        result.note += "; " + limits_row.check_budget(
+            started.server.port, started.key, started.tenant_id, started.cost_micros, measured
+        )
+    except (limits_row.CheckFailedError, OSError) as exc:
+        result.fault = str(exc).splitlines()[0][:200]
+    finally:
+        procs.pause(started.server)
+
+
 def measure(
     procs: ProcessSet,
     rows: dict[str, RowResult],
-    targets_by_row: dict[str, tuple[Server | None, int, str]],
+    loads: dict[str, Load],
     args: argparse.Namespace,
 ) -> None:
     """Alternating rounds: at each concurrency every row in turn, the others paused."""
-    names = list(targets_by_row)
+    names = list(loads)
     for index in range(args.rounds):
         # Rotate the order each round so no row always follows the same neighbour.
         order = names[index % len(names) :] + names[: index % len(names)]
         for c in CONCURRENCIES:
             threads = 1 if c == 1 else args.threads
             for name in order:
-                server, port, model = targets_by_row[name]
+                server, port, model, key, concurrencies = loads[name]
+                if c not in concurrencies:
+                    continue
                 if server is not None:
                     procs.resume(server)
                 try:
                     if args.warmup:
-                        run_wrk(port, model, c, threads, args.warmup, LOAD_CORE)
+                        run_wrk(port, model, c, threads, args.warmup, LOAD_CORE, key=key)
                     pid = server.pid if server is not None else None
-                    result = run_wrk(port, model, c, threads, args.duration, LOAD_CORE, pid)
+                    result = run_wrk(
+                        port, model, c, threads, args.duration, LOAD_CORE, pid, key=key
+                    )
                     if server is not None and c == 64:
                         rss = rss_mib(server.pid)
                         if rss is not None:
@@ -208,7 +296,7 @@ def measure(
                         procs.pause(server)
                 rows[name].runs.setdefault(c, []).append(result)
                 print(
-                    f"  round {index + 1}/{args.rounds} c={c:<3} {name:<10} "
+                    f"  round {index + 1}/{args.rounds} c={c:<3} {name:<22} "
                     f"{result.rps:>9,.0f} req/s  p50 {result.p50_ms:.3f} ms  "
                     f"p99 {result.p99_ms:.3f} ms  errors {result.errors}"
                     + _cpu_note(result.server_cpu_us_per_req),
@@ -223,9 +311,16 @@ def _cpu_note(us_per_req: float | None) -> str:
 
 def run(args: argparse.Namespace, procs: ProcessSet, work: Path) -> dict[str, RowResult]:
     """Start everything, measure, and return the results per row."""
-    names = ("bare", "agentdeck", "agentdeck-4w", "litellm", "upstream")
+    names = ("bare", "agentdeck", "agentdeck-4w", *LIMITS_ROWS, "litellm", "upstream")
     rows = {name: RowResult(name) for name in names}
     rows["agentdeck-4w"].note = "the agentdeck server, alias of 4 deployments weighted 1:1:1:7"
+    rows[
+        "agentdeck-limits"
+    ].note = "agentdeck + key + rate limit + budget, in-process kv; measured at c=64 only"
+    rows["agentdeck-limits-redis"].note = (
+        f"agentdeck + key + rate limit + budget, kv on Redis {args.redis_url or '-'} "
+        "(the Redis server is not pinned and its CPU is not in cpu us/req); c=64 only"
+    )
     rows["upstream"].note = "wrk straight at the fake upstream, both on core 1: the load ceiling"
     upstream_port = free_port()
     upstream = procs.start(
@@ -261,24 +356,43 @@ def run(args: argparse.Namespace, procs: ProcessSet, work: Path) -> dict[str, Ro
         f"restarts {rows['agentdeck'].ready_restart_s}"
     )
 
+    limited: dict[str, LimitsServer] = {}
+    for name, redis_url in zip(LIMITS_ROWS, (None, args.redis_url or None), strict=True):
+        if name.endswith("redis") and redis_url is None:
+            rows[name].skipped = "no Redis URL (--redis-url / BENCH_REDIS_URL empty)"
+            continue
+        started = start_limits(procs, work, upstream_port, rows[name], redis_url)
+        if started is None:
+            print(f"{name} skipped: {rows[name].skipped}")
+            continue
+        limited[name] = started
+        print(
+            f"{name} ready in {rows[name].ready_first_s:.2f}s (new database); key, rate limit "
+            f"and budget installed, {started.cost_micros} micro-dollars per request"
+        )
+
     litellm = start_litellm(procs, args, work, upstream_port, rows["litellm"])
     if litellm is not None:
         print(f"litellm ready in {rows['litellm'].ready_first_s:.2f}s")
     else:
         print(f"litellm skipped: {rows['litellm'].skipped}")
 
-    plan: dict[str, tuple[Server | None, int, str]] = {
-        "bare": (bare, bare_port, "fake"),
-        "agentdeck": (deck, deck_port, "bench"),
-        "agentdeck-4w": (deck, deck_port, "bench4"),
+    plan = {
+        "bare": Load(bare, bare_port, "fake"),
+        "agentdeck": Load(deck, deck_port, "bench"),
+        "agentdeck-4w": Load(deck, deck_port, "bench4"),
     }
+    for name, started in limited.items():
+        plan[name] = Load(started.server, started.server.port, "bench", started.key, (64,))
     if litellm is not None:
-        plan["litellm"] = (litellm, litellm.port, litellm_row.MODEL)
-    plan["upstream"] = (None, upstream_port, "fake")
-    for server in (bare, deck, litellm):
-        if server is not None:
-            procs.pause(server)
+        plan["litellm"] = Load(litellm, litellm.port, litellm_row.MODEL)
+    plan["upstream"] = Load(None, upstream_port, "fake")
+    for load in plan.values():
+        if load.server is not None:
+            procs.pause(load.server)
     measure(procs, rows, plan, args)
+    for name, started in limited.items():
+        check_limits(procs, started, rows[name])
     return rows
 
 

@@ -68,8 +68,10 @@ def create_app(settings: Settings) -> Starlette:
     """The agentdeck ASGI application for `settings`."""
     metrics = Metrics()
     runtime = Runtime()
-    catalog = ModelCatalog(settings)
+    engine = create_engine(settings.database)  # no I/O until the lifespan
     kv = create_kv(settings.kv)  # no I/O until first use: the lifespan checks it
+    identity = IdentityServices(settings, engine, kv, metrics)
+    catalog = ModelCatalog(settings, identity.platform_credentials.get)
     breakers = BreakerBoard(settings.gateway.breaker, kv, metrics)
     switches = Switchboard(kv)
     router = Router(breakers, is_off=switches.deployment_off)
@@ -82,8 +84,6 @@ def create_app(settings: Settings) -> Starlette:
         catalog, dispatcher, router, breakers, metrics, cache, shadow,
         settings.gateway.cache.enabled,
     )  # fmt: skip
-    engine = create_engine(settings.database)  # no I/O until the lifespan
-    identity = IdentityServices(settings, engine, kv, metrics)
     guard = GatewayGuard(
         identity.authenticator, RateLimiter(kv), identity.ledger, identity.spend, identity.audit,
         catalog, settings.limits.default_max_output_tokens,
@@ -93,8 +93,17 @@ def create_app(settings: Settings) -> Starlette:
     fast_routes = {**openai_routes.handlers(), **messages_routes.handlers()}
     api = create_api(
         ApiServices(
-            identity.authenticator, identity.audit, identity.directory, engine, identity.access,
-            identity.vault, identity.ledger, RateLimiter(kv), catalog, switches, breakers,
+            identity.authenticator,
+            identity.audit,
+            identity.directory,
+            engine,
+            identity.access,
+            identity.vault,
+            identity.ledger,
+            RateLimiter(kv),
+            catalog,
+            switches,
+            breakers,
             settings.identity.platform_tenant,
         )
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from agentdeck.cli import config, db, serve
+from agentdeck.cli import config, db, identity, serve
 
 app = typer.Typer(
     name="agentdeck",
@@ -18,6 +18,13 @@ app.command("fake-upstream")(serve.fake_upstream)
 app.command("migrate")(db.migrate_command)
 app.command("version")(db.version)
 app.add_typer(config.app, name="config")
+app.command("init")(identity.init)
+app.add_typer(identity.keys, name="keys")
+app.add_typer(identity.users, name="users")
+app.add_typer(identity.limits, name="limits")
+app.add_typer(identity.budgets, name="budgets")
+app.add_typer(identity.credentials, name="credentials")
+app.add_typer(identity.audit, name="audit")
 
 
 def main() -> None:

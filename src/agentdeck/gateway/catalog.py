@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agentdeck.errors import ModelNotFoundError
@@ -87,8 +88,12 @@ def with_prices(deployment: DeploymentSettings, table: dict[str, PriceRow]) -> D
 class ModelCatalog:
     """Aliases and their deployments, built once from settings; providers live as long as it."""
 
-    def __init__(self, settings: Settings) -> None:
-        context = ProviderContext(gateway=settings.gateway, fake_models=settings.fake_models)
+    def __init__(
+        self, settings: Settings, credential: Callable[[str], str | None] | None = None
+    ) -> None:
+        context = ProviderContext(
+            gateway=settings.gateway, fake_models=settings.fake_models, credential=credential
+        )
         self._aliases: dict[str, ModelAlias] = {}
         self._worst: dict[str, tuple[int, int]] = {}
         table = price_table(settings)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agentdeck.identity.audit_chain import GENESIS, Verdict, chain, digest, verify
@@ -57,15 +58,17 @@ async def append(conn: AsyncConnection, events: list[AuditEvent]) -> None:
     if not events:
         return
     tenant_id = events[0].tenant_id
-    bumped = await conn.execute(
+    bump = (
         audit_heads.update()
         .where(audit_heads.c.tenant_id == tenant_id)
         .values(position=audit_heads.c.position + len(events))
     )
-    if bumped.rowcount == 0:
-        await conn.execute(
-            audit_heads.insert().values(tenant_id=tenant_id, position=len(events), hash=GENESIS)
-        )
+    if (await conn.execute(bump)).rowcount == 0:
+        # The tenant's first append: concurrent first appenders all find no head, so the head
+        # is created if still missing (a racing insert waits for the other's commit, then does
+        # nothing) and the bump is redone, which queues them on the row lock as usual.
+        await conn.execute(_new_head(conn.dialect.name, tenant_id))
+        await conn.execute(bump)
     position, previous = (
         await conn.execute(
             sa.select(audit_heads.c.position, audit_heads.c.hash).where(
@@ -82,10 +85,21 @@ async def append(conn: AsyncConnection, events: list[AuditEvent]) -> None:
     )
 
 
+def _new_head(dialect: str, tenant_id: str) -> sa.Insert:
+    """Insert an empty head for `tenant_id` unless one exists (also when created meanwhile)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(audit_heads)
+        .values(tenant_id=tenant_id, position=0, hash=GENESIS)
+        .on_conflict_do_nothing(index_elements=[audit_heads.c.tenant_id])
+    )
+
+
 class AuditQueue:
     """Denied requests are audited from the request path without touching the store there:
     events wait in a bounded queue and a background task appends them (a full queue drops
-    them, counted)."""
+    them, counted). Events taken from the queue are held until written, in the order they
+    were added, so a failed or interrupted write loses none of them."""
 
     def __init__(
         self,
@@ -94,7 +108,9 @@ class AuditQueue:
         on_drop: Callable[[], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._max = max_queue
         self._queue: asyncio.Queue[AuditEvent] = asyncio.Queue(max_queue)
+        self._held: list[AuditEvent] = []  # taken from the queue, not written yet
         self._on_drop = on_drop
         self._task: asyncio.Task[None] | None = None
 
@@ -121,8 +137,8 @@ class AuditQueue:
 
     async def _run(self) -> None:
         while True:
-            event = await self._queue.get()
-            self._queue.put_nowait(event)  # put back: _flush takes it with the rest
+            if not self._held:
+                self._held.append(await self._queue.get())
             try:
                 await self._flush()
             except (OSError, sa.exc.SQLAlchemyError) as exc:
@@ -130,31 +146,29 @@ class AuditQueue:
                 await asyncio.sleep(1.0)
 
     async def _flush(self) -> None:
-        by_tenant: dict[str, list[AuditEvent]] = {}
-        while not self._queue.empty():
-            event = self._queue.get_nowait()
-            by_tenant.setdefault(event.tenant_id, []).append(event)
-        for events in by_tenant.values():
-            try:
-                async with self._engine.begin() as conn:
-                    await append(conn, events)
-            except (OSError, sa.exc.SQLAlchemyError):
-                for event in events:  # keep them for the next try
-                    self.add(event)
-                raise
+        while not self._queue.empty() and len(self._held) < self._max:
+            self._held.append(self._queue.get_nowait())
+        tenants = list(dict.fromkeys(event.tenant_id for event in self._held))
+        for tenant_id in tenants:
+            mine = [event for event in self._held if event.tenant_id == tenant_id]
+            async with self._engine.begin() as conn:
+                await append(conn, mine)
+            self._held = [event for event in self._held if event.tenant_id != tenant_id]
 
 
-async def events(engine: AsyncEngine, tenant_id: str) -> AsyncIterator[dict[str, Any]]:
-    """A tenant's events in position order, streamed."""
+async def events(
+    engine: AsyncEngine, tenant_id: str, after: int = 0
+) -> AsyncIterator[dict[str, Any]]:
+    """A tenant's events in position order (those past position `after`), streamed."""
     query = (
         sa.select(audit_events)
-        .where(audit_events.c.tenant_id == tenant_id)
+        .where(audit_events.c.tenant_id == tenant_id, audit_events.c.position > after)
         .order_by(audit_events.c.position)
     )
     async with engine.connect() as conn:
         result = await conn.stream(query)
         async for row in result:
-            yield dict(row._mapping)
+            yield {str(name): value for name, value in row._mapping.items()}
 
 
 async def head(engine: AsyncEngine, tenant_id: str) -> tuple[int, str] | None:
@@ -171,9 +185,25 @@ async def head(engine: AsyncEngine, tenant_id: str) -> tuple[int, str] | None:
 
 
 async def verify_tenant(engine: AsyncEngine, tenant_id: str) -> Verdict:
-    """Verify a tenant's whole chain against its head."""
+    """Verify a tenant's whole chain against its head.
+
+    The events are read before the head, in separate statements: appends that commit in
+    between move the head past the events read. Since an append commits its events with the
+    head, the events up to a head just read are all there, unless deleted; so the missing
+    tail is read too, until the head stops moving or nothing more comes (truncation, which
+    `verify` then names), and only then is the chain compared with the head.
+    """
     found = [event async for event in events(engine, tenant_id)]
-    return verify(found, await head(engine, tenant_id) or (0, GENESIS))
+    while True:
+        last = await head(engine, tenant_id) or (0, GENESIS)
+        end = int(found[-1]["position"]) if found else 0
+        if last[0] <= end:
+            break
+        more = [event async for event in events(engine, tenant_id, after=end)]
+        if not more:
+            break
+        found.extend(more)
+    return verify(found, last)
 
 
 async def tenants_with_events(engine: AsyncEngine) -> list[str]:

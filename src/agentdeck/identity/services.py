@@ -4,11 +4,13 @@ stopped with every queued record written."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agentdeck.errors import AgentdeckError
 from agentdeck.identity.access_admin import AccessAdmin
 from agentdeck.identity.audit_log import AuditEvent, AuditQueue
 from agentdeck.identity.authenticator import Authenticator
@@ -24,6 +26,53 @@ from agentdeck.settings import Settings, read_credential
 from agentdeck.tracing.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+def referenced_credentials(settings: Settings) -> set[str]:
+    """Names of stored credentials the model config refers to."""
+    names = set()
+    for spec in settings.models.values():
+        splits = [s.deployment for s in (spec.canary, spec.shadow) if s is not None]
+        names |= {d.credential for d in (*spec.deployments, *splits) if d.credential}
+    return names
+
+
+class PlatformCredentials:
+    """The platform tenant's credentials that deployments use, decrypted once and re-read
+    after every identity change, so a rotation takes effect without a restart."""
+
+    def __init__(self, vault: Vault, engine: AsyncEngine, slug: str, names: set[str]) -> None:
+        self._vault = vault
+        self._engine = engine
+        self._slug = slug
+        self._names = names
+        self._values: dict[str, str] = {}
+        self._reload: asyncio.Task[None] | None = None
+
+    def get(self, name: str) -> str | None:
+        """The current value of credential `name`, or None when it is not stored."""
+        return self._values.get(name)
+
+    async def load(self) -> None:
+        """Decrypt every referenced credential (missing ones are logged, calls then fail)."""
+        if not self._names:
+            return
+        async with self._engine.connect() as conn:
+            tenant_id = await conn.scalar(
+                sa.select(tenants.c.id).where(tenants.c.slug == self._slug)
+            )
+        values = {}
+        for name in sorted(self._names):
+            try:
+                values[name] = await self._vault.reveal(str(tenant_id), name)
+            except AgentdeckError as exc:
+                log.warning("credential %r for deployments unavailable: %s", name, exc.message)
+        self._values = values
+
+    def changed(self) -> None:
+        """Re-read in the background (identity changed somewhere)."""
+        if self._names and (self._reload is None or self._reload.done()):
+            self._reload = asyncio.get_running_loop().create_task(self.load())
 
 
 class IdentityServices:
@@ -50,6 +99,9 @@ class IdentityServices:
         )
         self.changes = Changes(engine, self.authenticator.changed)
         self.vault = Vault(self.changes, self.vault_keys)
+        self.platform_credentials = PlatformCredentials(
+            self.vault, engine, settings.identity.platform_tenant, referenced_credentials(settings)
+        )
         self.directory = Directory(self.changes)
         self.access = AccessAdmin(self.changes, settings.identity.key_env)
         self.engine = engine
@@ -63,6 +115,7 @@ class IdentityServices:
 
     def _forget_secrets(self) -> None:
         self.vault.forget()
+        self.platform_credentials.changed()
 
     def _threshold(self, budget: Budget, spent: int) -> None:
         scope = budget.scope
@@ -102,6 +155,7 @@ class IdentityServices:
                 "the owner of tenant 'default'; set identity.enabled to require keys"
             )
         await self.authenticator.start(dev)
+        await self.platform_credentials.load()
         await self.audit.start()
         await self.spend.start()
         async with self._engine.connect() as conn:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -17,6 +17,8 @@ class ProviderContext:
 
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     fake_models: dict[str, FakeModelSettings] = field(default_factory=dict)
+    # A stored credential's current value by name (the platform tenant's), None if not stored.
+    credential: Callable[[str], str | None] | None = None
 
 
 @runtime_checkable

@@ -58,6 +58,10 @@ class HTTPUpstream:
         self._stream_timeout = aiohttp.ClientTimeout(
             sock_connect=deployment.connect_timeout_s, sock_read=deployment.timeout_s
         )
+        self._stored: tuple[str, str, Callable[[str], str | None]] | None = None
+        if deployment.credential and credential_header and context.credential is not None:
+            # Looked up per call, so a rotated credential is used from the next call on.
+            self._stored = (credential_header, credential_prefix, context.credential)
         if deployment.api_key_env and credential_header:
             key = read_credential(deployment.api_key_env)
             if key is None:
@@ -99,12 +103,22 @@ class HTTPUpstream:
         `sign(url, data)` gives headers computed over the exact bytes (request signing).
         """
         data = orjson.dumps(body)
+        headers = dict(sign(url, data)) if sign is not None else {}
+        if self._stored is not None:
+            name, prefix, lookup = self._stored
+            value = lookup(self.deployment.credential or "")
+            if value is None:
+                raise ConfigurationError(
+                    f"deployment {self.deployment.id}: credential "
+                    f"{self.deployment.credential!r} is not stored in the platform tenant"
+                )
+            headers[name] = prefix + value
         try:
             response = await self._client().post(
                 URL(url, encoded=True),
                 data=data,
                 params=params,
-                headers=sign(url, data) if sign is not None else None,
+                headers=headers or None,
                 timeout=self._stream_timeout if streaming else self._whole_timeout,
             )
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:

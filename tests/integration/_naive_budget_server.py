@@ -1,0 +1,39 @@
+"""`agentdeck serve` with a deliberately naive budget ledger, for the limits tests only.
+
+Check-then-charge, as peers do: a call is admitted while what was spent is under the limit, and
+its cost is added only after it ran; nothing is reserved. The multi-process budget test runs
+its invariant check against servers started through this launcher and expects it to fail:
+proof that the check can see an overspend. Run as a script (not imported by the tests):
+
+    python _naive_budget_server.py serve --config ... --port ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agentdeck.cli import main
+from agentdeck.errors import BudgetExceededError
+from agentdeck.limits import service
+from agentdeck.limits.service import Budget, BudgetLedger, BudgetReservation
+
+
+async def check_then_charge(
+    self: BudgetLedger, budgets: Sequence[Budget], amount_micros: int
+) -> BudgetReservation:
+    """Admit while spent < limit; reserve nothing (the settlement adds the actual cost)."""
+    now = self._clock()
+    keys = [key for budget in budgets for key in self.keys(budget, now)]
+    for budget in budgets:
+        spent_key, _ = self.keys(budget, now)
+        spent = int(await self._kv.get(spent_key) or 0)
+        if spent >= budget.limit_micros:
+            raise BudgetExceededError(f"naive: {spent} of {budget.limit_micros} spent")
+    ttl_ms = max((service.period_ttl_ms(b) for b in budgets), default=0)
+    return BudgetReservation(self, budgets, keys, 0, ttl_ms)
+
+
+BudgetLedger.reserve = check_then_charge  # type: ignore[method-assign]
+
+if __name__ == "__main__":
+    main()

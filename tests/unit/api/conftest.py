@@ -1,0 +1,61 @@
+"""An identity-enabled in-process app: the platform tenant's owner key from the environment,
+a master key for credentials, and fake model aliases `fake-a`, `fake-b` and `other`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from starlette.routing import Mount
+
+from agentdeck.app import create_app
+from agentdeck.settings import Settings
+from tests.unit.api._deck import MASTER_KEY, MODELS, OWNER_KEY, Deck, bearer
+
+DeckFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def open_deck(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[DeckFactory]:
+    """Build an app (identity on unless `identity` is given), run its lifespan, wrap it."""
+    monkeypatch.setenv("TEST_OWNER_KEY", OWNER_KEY)
+    monkeypatch.setenv("TEST_MASTER_KEY", MASTER_KEY)
+    opened: list[Any] = []
+
+    async def open_one(**values: Any) -> Deck:
+        values.setdefault("models", MODELS)
+        values.setdefault(
+            "identity",
+            {
+                "enabled": True,
+                "bootstrap_on_start": True,
+                "bootstrap": {"owner_key_env": "TEST_OWNER_KEY"},
+                "master_key_env": "TEST_MASTER_KEY",
+                "key_env": "test",
+            },
+        )
+        app = create_app(make_settings(**values))
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://agentdeck.test"
+        )
+        opened.append((client, lifespan))
+        mount = next(r for r in app.routes if isinstance(r, Mount) and r.path == "/api")
+        return Deck(client, mount.app.state.services, bearer(OWNER_KEY))
+
+    yield open_one
+    for client, lifespan in reversed(opened):
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def deck(open_deck: DeckFactory) -> Deck:
+    """The identity-enabled app on SQLite, as the platform owner sees it."""
+    found: Deck = await open_deck()
+    return found
