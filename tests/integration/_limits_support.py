@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 import asyncpg
 import httpx
 import redis
+from multidict import CIMultiDictProxy
 
 from tests.integration._support import (
     AGENTDECK,
@@ -132,6 +134,28 @@ def set_limit(base_url: str, **rule: Any) -> str:
     # Replicas read the development caller's limits again at their next identity poll (0.2 s).
     time.sleep(1.0)
     return tenant_id
+
+
+def client_session() -> aiohttp.ClientSession:
+    """An aiohttp session without a connection limit: every request of a burst at once."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=60)
+    )
+
+
+@dataclass
+class Reply:
+    """A whole JSON answer."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    json: Any
+
+
+async def post_json(http: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> Reply:
+    """POST `body` and read the JSON answer."""
+    async with http.post(url, json=body) as response:
+        return Reply(response.status, response.headers, await response.json())
 
 
 def budget_keys(tenant_id: str) -> tuple[str, str]:

@@ -8,18 +8,28 @@ from typing import Annotated, Any
 
 import orjson
 import sqlalchemy as sa
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from agentdeck.api.deps import Services, require
+from agentdeck.api.deps import Caller, Services, deny, request_id, require
 from agentdeck.errors import InvalidRequestError, NotFoundError
-from agentdeck.identity.audit_log import events, verify_tenant
+from agentdeck.identity.audit_log import AuditEvent, append, events, verify_tenant
 from agentdeck.identity.grants import Grant
 from agentdeck.identity.tables import audit_events
 
 router = APIRouter(prefix="/v1")
 Auditor = Annotated[Grant, Depends(require("audit:read"))]
-Operator = Annotated[Grant, Depends(require("gateway:manage"))]
+
+
+async def operator(request: Request, grant: Caller, svc: Services) -> Grant:
+    """The caller, if they hold `gateway:manage` in the platform tenant: switches and breakers
+    are shared by every tenant, so a tenant's own admin must not move them for all."""
+    if grant.tenant_slug != svc.platform_tenant or not grant.access.allows("gateway:manage"):
+        raise deny(request, grant, "gateway:manage")
+    return grant
+
+
+Operator = Annotated[Grant, Depends(operator)]
 
 
 @router.get("/audit", summary="Audit events, oldest first, with a cursor")
@@ -75,6 +85,7 @@ async def list_switches(grant: Operator, svc: Services) -> dict[str, Any]:
 
 @router.put("/gateway/switches/{kind}/{name:path}", summary="Switch an alias or deployment")
 async def set_switch(
+    request: Request,
     kind: str,
     name: str,
     grant: Operator,
@@ -90,7 +101,19 @@ async def set_switch(
     )
     if name not in known:
         raise NotFoundError(f"no {kind} named {name!r}")
+    was_off = any(entry == {"kind": kind, "name": name} for entry in svc.switches.off())
     await svc.switches.set("alias" if kind == "alias" else "deployment", name, off)
+    event = AuditEvent(
+        grant.tenant_id,
+        grant.actor,
+        "gateway.switch",
+        f"{kind}/{name}",
+        {"off": was_off},
+        {"off": off},
+        request_id(request),
+    )
+    async with svc.engine.begin() as conn:
+        await append(conn, [event])
     return {"kind": kind, "name": name, "off": off}
 
 

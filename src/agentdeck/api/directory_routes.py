@@ -42,7 +42,7 @@ class NewPrincipal(_Body):
 
 
 class PrincipalChange(_Body):
-    disabled: bool
+    disabled: bool = Field(strict=True)  # "yes", 1 or "on" must not disable anyone
 
 
 class NewRole(_Body):

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from agentdeck.errors import InvalidRequestError, NotFoundError
+from agentdeck.errors import ConflictError, InvalidRequestError, NotFoundError
 from agentdeck.identity.changes import Actor, Changes, new_id, utcnow
 from agentdeck.identity.directory import in_tenant, insert_unique, public
 from agentdeck.identity.keys import hash_key, new_key, parse_key
@@ -100,6 +100,17 @@ class AccessAdmin:
                 is None
             ):
                 raise NotFoundError(f"no role {role!r}")
+            # The unique constraint does not see a repeated tenant-wide binding (NULL project
+            # ids are distinct), and a duplicate would outlive the unbinding of its twin.
+            twin = await conn.scalar(
+                sa.select(role_bindings.c.id).where(
+                    role_bindings.c.principal_id == principal_id,
+                    role_bindings.c.role == role,
+                    role_bindings.c.project_id.is_not_distinct_from(project_id),
+                )
+            )
+            if twin is not None:
+                raise ConflictError(f"that role binding already exists: {twin}")
             await insert_unique(conn, role_bindings, row, "that role binding")
             change.record("role.bind", f"principal/{principal_id}", after=public(row))
         return public(row)

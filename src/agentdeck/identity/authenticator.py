@@ -115,13 +115,12 @@ class Authenticator:
             await asyncio.sleep(self._poll_s)
             try:
                 revision = await self._read_revision()
+                if revision != self._revision:
+                    self.invalidate()
+                    await self._refresh_dev()
+                    self._revision = revision  # only now: a failed refresh is tried again
             except (OSError, sa.exc.SQLAlchemyError) as exc:
                 log.warning("identity revision poll failed: %s", exc)
-                continue
-            if revision != self._revision:
-                self._revision = revision
-                self.invalidate()
-                await self._refresh_dev()
 
     async def _refresh_dev(self) -> None:
         if self.dev_grant is not None:

@@ -29,7 +29,9 @@ def check_slug(value: str, param: str) -> str:
 
 
 def public(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+    """A row as JSON-ready values: times as ISO 8601, keys as plain `str` (SQLAlchemy names
+    columns with a `str` subclass, which orjson refuses as a key when audit digests a row)."""
+    return {str(k): (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
 
 
 async def insert_unique(

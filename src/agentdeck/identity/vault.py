@@ -79,6 +79,7 @@ class Vault:
         return self._current
 
     async def _data_key(self, conn: AsyncConnection, tenant_id: str, create: bool) -> bytes:
+        master = self._require_master()
         row = (
             await conn.execute(
                 sa.select(tenant_keys.c.master_key_id, tenant_keys.c.wrapped).where(
@@ -91,7 +92,6 @@ class Vault:
             if not create:
                 raise NotFoundError("this tenant has no credentials")
             data_key = AESGCM.generate_key(bit_length=256)
-            master = self._require_master()
             await conn.execute(
                 tenant_keys.insert().values(
                     tenant_id=tenant_id,
@@ -106,7 +106,13 @@ class Vault:
                 f"the data key of tenant {tenant_id} is wrapped by master key {row[0]}, which "
                 "is not configured: add it (after the current one) to identity.master_key_env"
             )
-        return open_sealed(wrapping, row[1], aad)
+        try:
+            return open_sealed(wrapping, row[1], aad)
+        except InvalidTag as exc:
+            raise ConfigurationError(
+                f"the data key of tenant {tenant_id} does not decrypt with master key {row[0]} "
+                "(tampered or copied)"
+            ) from exc
 
     async def put(self, actor: Actor, name: str, value: str) -> dict[str, Any]:
         """Store or replace a credential; returns its name and version, never its value."""

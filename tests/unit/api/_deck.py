@@ -90,13 +90,13 @@ class Deck:
         name: str,
         role: str | None,
         headers: dict[str, str] | None = None,
-        project_id: str | None = None,
+        bind_in: str | None = None,
         **key_fields: Any,
     ) -> Member:
-        """A new user bound to `role` (tenant-wide, or in `project_id`) with one key."""
+        """A new user bound to `role` (tenant-wide, or in project `bind_in`) with one key."""
         user = await self.api("POST", "/users", headers, {"name": name}, expect=201)
         if role is not None:
-            binding = {"principal_id": user["id"], "role": role, "project_id": project_id}
+            binding = {"principal_id": user["id"], "role": role, "project_id": bind_in}
             await self.api("POST", "/role-bindings", headers, binding, expect=201)
         made = await self.api(
             "POST", "/keys", headers, {"principal_id": user["id"], **key_fields}, expect=201

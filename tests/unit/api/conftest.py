@@ -3,6 +3,8 @@ a master key for credentials, and fake model aliases `fake-a`, `fake-b` and `oth
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 from starlette.routing import Mount
 
 from agentdeck.app import create_app
+from agentdeck.identity.audit_log import AuditQueue
 from agentdeck.settings import Settings
 from tests.unit.api._deck import MASTER_KEY, MODELS, OWNER_KEY, Deck, bearer
 
@@ -44,14 +47,28 @@ async def open_deck(
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://agentdeck.test"
         )
-        opened.append((client, lifespan))
         mount = next(r for r in app.routes if isinstance(r, Mount) and r.path == "/api")
-        return Deck(client, mount.app.state.services, bearer(OWNER_KEY))
+        deck = Deck(client, mount.app.state.services, bearer(OWNER_KEY))
+        opened.append((client, lifespan, deck))
+        return deck
 
     yield open_one
-    for client, lifespan in reversed(opened):
+    for client, lifespan, deck in reversed(opened):
+        await _audit_drained(deck.services.audit)
         await client.aclose()
         await lifespan.__aexit__(None, None, None)
+
+
+async def _audit_drained(audit: AuditQueue, within_s: float = 5.0) -> None:
+    """Wait until the audit queue has written what it holds. Stopping it while it writes
+    cancels that write inside its transaction, and on SQLite the cancelled connection keeps
+    the write lock, so the final flush waits out the 30 s busy timeout and fails."""
+    deadline = time.monotonic() + within_s
+    while not audit._queue.empty() or getattr(audit, "_held", None):
+        if time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0)
 
 
 @pytest.fixture

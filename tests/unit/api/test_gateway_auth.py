@@ -122,8 +122,9 @@ async def test_an_expired_key_is_refused_and_a_future_one_works(deck: Deck) -> N
 
 async def test_rotation_keeps_the_old_key_for_the_overlap_only(deck: Deck) -> None:
     dev = await deck.member("rita", "developer")
-    second = await deck.api("POST", f"/keys/{dev.key_id}/rotate", json={"overlap_s": 600},
-                            expect=201)  # fmt: skip
+    second = await deck.api(
+        "POST", f"/keys/{dev.key_id}/rotate", json={"overlap_s": 600}, expect=201
+    )
     assert second["id"] != dev.key_id
     assert second["principal_id"] == dev.principal_id
     for key in (dev.key, second["key"]):
@@ -131,8 +132,9 @@ async def test_rotation_keeps_the_old_key_for_the_overlap_only(deck: Deck) -> No
     first = await deck.api("GET", f"/keys/{dev.key_id}")
     assert first["replaced_by"] == second["id"]
     assert first["revoked_at"] is None
-    third = await deck.api("POST", f"/keys/{second['id']}/rotate", json={"overlap_s": 0},
-                           expect=201)  # fmt: skip
+    third = await deck.api(
+        "POST", f"/keys/{second['id']}/rotate", json={"overlap_s": 0}, expect=201
+    )
     stopped = await deck.chat("fake-a", bearer(second["key"]))
     assert stopped.status_code == 401
     assert "expired" in stopped.json()["error"]["message"]
@@ -201,7 +203,8 @@ async def test_development_mode_ignores_a_foreign_key(open_deck: Any, header: st
 async def test_development_mode_still_checks_agentdeck_keys(open_deck: Any) -> None:
     dev = await _dev_deck(open_deck)
     for key, fragment in ((_bad_checksum(OWNER_KEY), "checksum"), (OWNER_KEY, "unknown")):
-        response = await dev.client.post("/v1/chat/completions", json=CHAT_BODY,
-                                          headers=bearer(key))  # fmt: skip
+        response = await dev.client.post(
+            "/v1/chat/completions", json=CHAT_BODY, headers=bearer(key)
+        )
         assert response.status_code == 401
         assert fragment in response.json()["error"]["message"]

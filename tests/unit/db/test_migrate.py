@@ -96,4 +96,4 @@ async def test_postgres_schema_holds_the_tables(fresh_postgres: dict[str, str]) 
     finally:
         await engine.dispose()
     assert where == fresh_postgres["schema_name"]
-    assert found == ["agentdeck_meta", "alembic_version"]
+    assert found == sorted(EVERY_TABLE)

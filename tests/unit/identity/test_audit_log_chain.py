@@ -5,6 +5,7 @@ while it is being verified; the background queue writes what it holds."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -86,7 +87,7 @@ async def test_concurrent_appends_for_two_tenants_give_gap_free_chains(
             assert resources[first + 1] == f"thing/{task}/1"
         # each event links to the one before it, the first to the genesis
         assert stored[0]["previous"] == GENESIS
-        assert all(b["previous"] == a["hash"] for a, b in zip(stored, stored[1:], strict=False))
+        assert all(b["previous"] == a["hash"] for a, b in itertools.pairwise(stored))
         assert await head(store, tenant) == (total, stored[-1]["hash"])
         verdict = await verify_tenant(store, tenant)
         assert (verdict.ok, verdict.checked, verdict.reason) == (True, total, "")
@@ -171,13 +172,13 @@ async def test_an_append_rolled_back_with_its_change_leaves_no_trace(store: Asyn
     async with store.begin() as conn:
         await append(conn, [_event("ten_rb", 0, 0)])
 
-    class Abort(Exception):
-        pass
-
-    with pytest.raises(Abort):
+    async def abandoned_change() -> None:
         async with store.begin() as conn:
             await append(conn, [_event("ten_rb", 0, 1)])
-            raise Abort
+            raise LookupError("the change failed after its audit event was appended")
+
+    with pytest.raises(LookupError):
+        await abandoned_change()
     async with store.begin() as conn:
         await append(conn, [_event("ten_rb", 0, 2)])
 
@@ -187,3 +188,38 @@ async def test_an_append_rolled_back_with_its_change_leaves_no_trace(store: Asyn
     async with store.connect() as conn:
         count = await conn.scalar(sa.text("SELECT count(*) FROM audit_events"))
     assert count == 2
+
+
+async def test_a_failed_write_is_retried_in_order_and_loses_nothing(
+    database: DatabaseSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store has no tables yet: writes fail, the queue holds its events, and once the
+    store is migrated every event of every tenant is written in the order it was added."""
+    engine = create_engine(database)
+    queue = AuditQueue(engine, max_queue=100)
+    try:
+        await queue.start()
+        for n in range(6):
+            queue.add(_event("ten_r1" if n % 3 else "ten_r2", 0, n))
+        for _ in range(100):
+            if "audit queue write failed" in caplog.text:
+                break
+            await asyncio.sleep(0.02)
+        assert "audit queue write failed, retrying" in caplog.text
+        queue.add(_event("ten_r2", 0, 6))
+        await migrate(engine)
+        for _ in range(250):  # the retry comes within about a second
+            if len(await _stored(engine, "ten_r1")) + len(await _stored(engine, "ten_r2")) == 7:
+                break
+            await asyncio.sleep(0.02)
+        await queue.stop()
+        written = {
+            tenant: [event["resource"] for event in await _stored(engine, tenant)]
+            for tenant in ("ten_r1", "ten_r2")
+        }
+    finally:
+        await engine.dispose()
+    assert written == {
+        "ten_r1": ["thing/0/1", "thing/0/2", "thing/0/4", "thing/0/5"],
+        "ten_r2": ["thing/0/0", "thing/0/3", "thing/0/6"],
+    }

@@ -1,0 +1,164 @@
+"""Two tenants made by the platform owner, A with one member per built-in role and B full of
+resources; B's rows snapshotted, and checks that a response shows nothing of B."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from agentdeck.db.metadata import metadata
+from tests.unit.api._deck import Deck, Member, TenantOwner
+
+ROLES = ("viewer", "developer", "admin", "owner")
+B_SECRET = "b-value-1234567890"
+
+
+@dataclass(slots=True)
+class World:
+    """Tenant A's callers and ids, tenant B's ids, and B's data that A never sends."""
+
+    a: TenantOwner
+    b: TenantOwner
+    callers: dict[str, dict[str, str]] = field(default_factory=dict)
+    a_ids: dict[str, str] = field(default_factory=dict)
+    b_ids: dict[str, str] = field(default_factory=dict)
+    b_data: list[str] = field(default_factory=list)
+    b_key: str = ""
+    sent: list[str] = field(default_factory=list)  # every request A made in the walk
+
+
+async def build(deck: Deck) -> World:
+    """Tenants `tenant-a` and `tenant-b` with owners, A's role members, B's resources."""
+    a_owner = await deck.tenant("tenant-a", "a-owner")
+    world = World(a_owner, await deck.tenant("tenant-b", "b-owner"))
+    a, b = world.a.headers, world.b.headers
+    world.callers["owner"] = a
+    members: dict[str, Member] = {}
+    for role in ROLES[:3]:
+        members[role] = await deck.member(f"a-{role}", role, a)
+        world.callers[role] = members[role].headers
+    a_team = await deck.api(
+        "POST", "/teams", a, {"project_id": world.a.project_id, "name": "a-team"}, expect=201
+    )
+    world.a_ids = {
+        "project": world.a.project_id,
+        "user": members["developer"].principal_id,
+        "team": a_team["id"],
+        "key": members["developer"].key_id,
+    }
+    user = await deck.api(
+        "POST", "/users", b, {"name": "b-user", "email": "b-user@b.example"}, expect=201
+    )
+    robot = await deck.api("POST", "/service-accounts", b, {"name": "b-robot"}, expect=201)
+    project = await deck.api(
+        "POST", "/projects", b, {"slug": "b-proj", "name": "B project"}, expect=201
+    )
+    team = await deck.api(
+        "POST", "/teams", b, {"project_id": project["id"], "name": "b-team"}, expect=201
+    )
+    await deck.api("PUT", f"/teams/{team['id']}/members/{user['id']}", b, expect=204)
+    await deck.api(
+        "POST",
+        "/roles",
+        b,
+        {"name": "b-role", "permissions": ["models:use"], "resources": {"models": ["fake-*"]}},
+        expect=201,
+    )
+    binding = await deck.api(
+        "POST", "/role-bindings", b, {"principal_id": user["id"], "role": "b-role"}, expect=201
+    )
+    key = await deck.api(
+        "POST",
+        "/keys",
+        b,
+        {"principal_id": user["id"], "name": "b-key-name", "project_id": project["id"]},
+        expect=201,
+    )
+    limit = await deck.api(
+        "PUT",
+        "/limits",
+        b,
+        {"scope_kind": "user", "scope_id": user["id"], "metric": "requests", "amount": 77},
+        expect=200,
+    )
+    await deck.api("PUT", "/credentials/b-secret", b, {"value": B_SECRET})
+    world.b_key = key["key"]
+    world.b_ids = {
+        "tenant": world.b.tenant_id,
+        "project": project["id"],
+        "main_project": world.b.project_id,
+        "user": user["id"],
+        "owner": world.b.principal_id,
+        "robot": robot["id"],
+        "team": team["id"],
+        "binding": binding["id"],
+        "key": key["id"],
+        "limit": limit["id"],
+    }
+    world.b_data = [
+        "tenant-b",
+        "b-owner",
+        "b-user",
+        "b-robot",
+        "b-proj",
+        "B project",
+        "b-team",
+        "b-role",
+        "b-key-name",
+        "b-secret",
+        B_SECRET,
+        key["display"],
+        key["key"],
+        world.b.key,
+    ]
+    return world
+
+
+async def snapshot(deck: Deck, tenant_id: str) -> dict[str, list[str]]:
+    """Every row of every table that belongs to `tenant_id`, in a stable order."""
+    found: dict[str, list[str]] = {}
+    async with deck.services.engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            if "tenant_id" in table.c:
+                column = table.c.tenant_id
+            elif table.name == "tenants":
+                column = table.c.id
+            else:
+                continue
+            rows = await conn.execute(sa.select(table).where(column == tenant_id))
+            found[table.name] = sorted(repr(tuple(row)) for row in rows)
+    assert all(found[name] for name in ("tenants", "principals", "api_keys", "credentials"))
+    return found
+
+
+def tenant_ids(value: Any) -> set[str]:
+    """Every `tenant_id` value anywhere in a JSON document."""
+    if isinstance(value, dict):
+        own = {str(value["tenant_id"])} if "tenant_id" in value else set()
+        return own.union(*(tenant_ids(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(tenant_ids(v) for v in value))
+    return set()
+
+
+def documents(text: str, media_type: str) -> list[Any]:
+    """A response body as JSON documents (one per line for JSON Lines)."""
+    if not text:
+        return []
+    if media_type.startswith("application/jsonl"):
+        return [orjson.loads(line) for line in text.splitlines() if line]
+    return [orjson.loads(text)]
+
+
+def leaks(world: World, sent: str, text: str, media_type: str, own_tenant: str) -> list[str]:
+    """What of tenant B a response shows that A's requests did not carry themselves (A's
+    audit log quotes the paths of A's refused requests, so there any earlier request counts)."""
+    said = " ".join([*world.sent, sent]) if "/audit" in sent else sent
+    markers = [*world.b_data, *world.b_ids.values()]
+    shown = [m for m in markers if m in text and m not in said]
+    for doc in documents(text, media_type):
+        shown += [f"tenant_id {t}" for t in tenant_ids(doc) if t != own_tenant]
+    return shown
