@@ -201,6 +201,22 @@ def process_cpu_s(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def wait_idle(pid: int, quiet_s: float = 0.1, timeout_s: float = 3.0) -> float:
+    """Wait until `pid` has used no CPU for `quiet_s` (its in-flight requests are done), at
+    most `timeout_s`; the seconds waited. A server stopped with requests in flight finds their
+    timers expired when it is resumed, as if the upstream had hung: they fail, and the failures
+    open its circuit breaker for the next row's turn."""
+    started = time.monotonic()
+    last = process_cpu_s(pid)
+    while time.monotonic() - started < timeout_s:
+        time.sleep(quiet_s)
+        now = process_cpu_s(pid)
+        if now == last:
+            break
+        last = now
+    return time.monotonic() - started
+
+
 def cpu_times() -> dict[str, tuple[int, int]]:
     """(busy, total) jiffies per cpuN from /proc/stat, to tell which core was saturated."""
     times: dict[str, tuple[int, int]] = {}

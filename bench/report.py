@@ -26,6 +26,7 @@ class RowResult:
     note: str = ""
     skipped: str | None = None
     fault: str = ""  # a functional check of the row failed: its target is a MISS
+    warmup_errors: int = 0  # failed requests in the unmeasured warm-ups, all concurrencies
     ready_first_s: float | None = None
     ready_restart_s: list[float] = field(default_factory=list)
     rss_mib: list[float] = field(default_factory=list)
@@ -185,11 +186,18 @@ def print_report(rows: dict[str, RowResult], judged: list[Target], rounds: int) 
             f"  {name:<{w}}{_fmt(ratios['median'], 1):>6} %   rounds {paired} %   "
             f"cpu {_fmt(ratios['cpu_normalized'], 1)} %"
         )
+    _print_notes(rows)
+
+
+def _print_notes(rows: dict[str, RowResult]) -> None:
+    """What each row is, and what went wrong beside the judged figures."""
     for row in rows.values():
         if row.note:
             print(f"note: {row.name}: {row.note}")
         if row.fault:
             print(f"FAULT: {row.name}: {row.fault}")
+        if row.warmup_errors:
+            print(f"WARNING: {row.name}: {row.warmup_errors} failed requests in warm-ups")
 
 
 def cross_checks(rows: dict[str, RowResult]) -> dict[str, Any]:
@@ -273,6 +281,7 @@ def write_json(
                 "skipped": row.skipped,
                 "note": row.note or None,
                 "fault": row.fault or None,
+                "warmup_errors": row.warmup_errors,
                 "ready_first_s": row.ready_first_s,
                 "ready_restart_s": row.ready_restart_s,
                 "rss_mib_after_c64": row.rss_mib,

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import limits_row
 import litellm_row
 from loadgen import check_wrk, run_wrk
-from procs import HarnessError, ProcessSet, Server, free_port, rss_mib, wait_ready
+from procs import HarnessError, ProcessSet, Server, free_port, rss_mib, wait_idle, wait_ready
 from report import CONCURRENCIES, RowResult, code_version, print_report, targets, write_json
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -282,7 +282,8 @@ def measure(
                     procs.resume(server)
                 try:
                     if args.warmup:
-                        run_wrk(port, model, c, threads, args.warmup, LOAD_CORE, key=key)
+                        warmup = run_wrk(port, model, c, threads, args.warmup, LOAD_CORE, key=key)
+                        rows[name].warmup_errors += warmup.errors
                     pid = server.pid if server is not None else None
                     result = run_wrk(
                         port, model, c, threads, args.duration, LOAD_CORE, pid, key=key
@@ -293,6 +294,7 @@ def measure(
                             rows[name].rss_mib.append(round(rss, 1))
                 finally:
                     if server is not None:
+                        wait_idle(server.pid)
                         procs.pause(server)
                 rows[name].runs.setdefault(c, []).append(result)
                 print(

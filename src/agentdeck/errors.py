@@ -133,6 +133,14 @@ class BudgetExceededError(AgentdeckError):
     code = "budget_exceeded"
 
 
+class ServiceUnavailableError(AgentdeckError):
+    """A store agentdeck needs to decide (Redis for limits) did not answer in time."""
+
+    status = 503
+    type = "api_error"
+    code = "service_unavailable"
+
+
 class UpstreamError(AgentdeckError):
     """The provider failed: a connection error, a 5xx, or an answer that could not be read."""
 

@@ -136,4 +136,4 @@ def test_revocation_reaches_the_other_replica_by_the_revision_poll(
     first, second = replicas
     assert httpx.get(second.url + "/readyz").json()["kv_backend"] == "memory"
     took = _create_use_revoke(first, second, "revision poll, no pub/sub")
-    assert took <= 1.0 + 1.0  # one poll period, plus slack for the requests themselves
+    assert took <= 1.0 + 1.5  # one poll period, plus slack for a loaded machine

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from agentdeck.api.deps import Caller, Services, actor, deny, require
+from agentdeck.api.deps import BIGINT_MAX, Body, Caller, Services, actor, deny, require
 from agentdeck.identity.grants import Grant
 from agentdeck.limits.policy import LimitRule, budget_of
 
@@ -16,13 +16,10 @@ router = APIRouter(prefix="/v1")
 LimitReader = Annotated[Grant, Depends(require("limits:read"))]
 LimitManager = Annotated[Grant, Depends(require("limits:manage"))]
 CredentialManager = Annotated[Grant, Depends(require("credentials:manage"))]
+OVERLAP_MAX = 10 * 366 * 86_400  # ten years; more would overflow a timestamp
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class NewKey(_Body):
+class NewKey(Body):
     principal_id: str | None = Field(default=None, description="default: the caller")
     project_id: str | None = Field(default=None, description="default: the caller's project")
     name: str = Field(default="key", min_length=1, max_length=200)
@@ -31,20 +28,24 @@ class NewKey(_Body):
     env: str | None = Field(default=None, description="key env tag, e.g. live or test")
 
 
-class Rotation(_Body):
-    overlap_s: int = Field(default=3600, ge=0, description="how long the old key keeps working")
+class Rotation(Body):
+    overlap_s: int = Field(
+        default=3600, ge=0, le=OVERLAP_MAX, description="how long the old key keeps working"
+    )
 
 
-class NewLimit(_Body):
+class NewLimit(Body):
     scope_kind: Literal["tenant", "project", "team", "user", "key", "model"]
     scope_id: str = Field(min_length=1)
     metric: Literal["requests", "tokens", "cost"]
-    amount: int = Field(ge=0, description="per minute; for cost: micro-dollars per period")
+    amount: int = Field(
+        ge=0, le=BIGINT_MAX, description="per minute; for cost: micro-dollars per period"
+    )
     period: Literal["minute", "day", "month", "total"] = "minute"
     soft_percent: int | None = Field(default=None, ge=1, le=99)
 
 
-class NewCredential(_Body):
+class NewCredential(Body):
     value: str = Field(min_length=1)
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 
 from agentdeck import __version__
 from agentdeck.api import access_routes, audit_routes, directory_routes
-from agentdeck.api.deps import ApiServices, agentdeck_error, validation_error
+from agentdeck.api.deps import (
+    ApiServices,
+    agentdeck_error,
+    http_error,
+    plain_text,
+    validation_error,
+)
 from agentdeck.errors import AgentdeckError
 
 
@@ -19,6 +26,7 @@ def create_api(services: ApiServices) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(plain_text)],
         description="Tenants, projects, teams, users, roles, keys, limits, budgets, "
         "credentials, the audit log and gateway switches. Authenticate with an agentdeck key "
         "(`Authorization: Bearer ad_...` or `x-api-key`).",
@@ -28,4 +36,5 @@ def create_api(services: ApiServices) -> FastAPI:
         api.include_router(router)
     api.add_exception_handler(AgentdeckError, agentdeck_error)
     api.add_exception_handler(RequestValidationError, validation_error)
+    api.add_exception_handler(HTTPException, http_error)
     return api

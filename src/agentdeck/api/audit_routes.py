@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from agentdeck.api.deps import Caller, Services, deny, request_id, require
+from agentdeck.api.deps import BIGINT_MAX, Caller, Services, deny, request_id, require
 from agentdeck.errors import InvalidRequestError, NotFoundError
 from agentdeck.identity.audit_log import AuditEvent, append, events, verify_tenant
 from agentdeck.identity.grants import Grant
@@ -36,7 +36,9 @@ Operator = Annotated[Grant, Depends(operator)]
 async def list_events(
     grant: Auditor,
     svc: Services,
-    after: Annotated[int, Query(ge=0, description="cursor: the last position seen")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=BIGINT_MAX, description="cursor: the last position seen")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     action: str | None = None,
 ) -> dict[str, Any]:

@@ -10,9 +10,18 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, model_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.exceptions import HTTPException
 
-from agentdeck.errors import AgentdeckError, InvalidRequestError, PermissionDeniedError, http_status
+from agentdeck.errors import (
+    AgentdeckError,
+    InvalidRequestError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PermissionDeniedError,
+    http_status,
+)
 from agentdeck.gateway.breaker import BreakerBoard
 from agentdeck.gateway.catalog import ModelCatalog
 from agentdeck.gateway.switches import Switchboard
@@ -25,6 +34,39 @@ from agentdeck.identity.grants import Grant
 from agentdeck.identity.vault import Vault
 from agentdeck.limits.service import BudgetLedger, RateLimiter
 from agentdeck.request_context import REQUEST_ID_KEY
+
+BIGINT_MAX = 2**63 - 1  # the largest integer a BigInteger column (and SQLite) holds
+RESOURCE_MAX = 300  # audit_events.resource is String(300)
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class Body(BaseModel):
+    """A request body: no unknown fields, and no NUL character anywhere (PostgreSQL text
+    cannot hold one, so it would fail in the store instead of as a 400)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> Body:
+        if _has_nul(self.model_dump()):
+            raise ValueError("text may not contain NUL characters")
+        return self
+
+
+async def plain_text(request: Request) -> None:
+    """400 for a NUL character in the path or the query string (see `Body`)."""
+    query = request.query_params.multi_items()
+    if "\x00" in request.url.path or any(_has_nul([k, v]) for k, v in query):
+        raise InvalidRequestError("the path and query may not contain NUL characters")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +114,7 @@ def deny(request: Request, grant: Grant, permission: str) -> PermissionDeniedErr
             grant.tenant_id,
             grant.actor,
             "api.denied",
-            f"{request.method} {request.url.path}",
+            f"{request.method} {request.url.path}"[:RESOURCE_MAX],
             after={"missing": permission},
             request_id=request_id(request),
         )
@@ -108,4 +150,20 @@ async def validation_error(request: Request, exc: Exception) -> Response:
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
     error = InvalidRequestError(f"{where or 'body'}: {first.get('msg')}", param=where or None)
+    return await agentdeck_error(request, error)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """The router's own 404 and 405 in agentdeck's error shape (FastAPI's is `{"detail"}`)."""
+    assert isinstance(exc, HTTPException)
+    where = f"{request.method} {request.url.path}"
+    headers = dict(exc.headers or {})
+    error: AgentdeckError
+    if exc.status_code == 405:
+        error = MethodNotAllowedError(f"{where} is not allowed", headers=headers)
+    elif exc.status_code == 404:
+        error = NotFoundError(f"no route {where}", headers=headers)
+    else:
+        error = AgentdeckError(str(exc.detail), headers=headers)
+        return Response(error.to_json(), exc.status_code, headers or None, "application/json")
     return await agentdeck_error(request, error)

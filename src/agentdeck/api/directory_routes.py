@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from agentdeck.api.deps import Caller, Services, actor, deny, require
+from agentdeck.api.deps import Body, Caller, Services, actor, deny, require
 from agentdeck.identity.grants import Grant
+from agentdeck.identity.rbac import PERMISSIONS
 
 router = APIRouter(prefix="/v1")
 Reader = Annotated[Grant, Depends(require("users:read"))]
@@ -17,41 +19,37 @@ RoleManager = Annotated[Grant, Depends(require("roles:manage"))]
 Rows = list[dict[str, Any]]
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class NewTenant(_Body):
+class NewTenant(Body):
     slug: str
-    name: str = ""
+    name: str = Field(default="", max_length=200)
 
 
-class NewProject(_Body):
+class NewProject(Body):
     slug: str
-    name: str = ""
+    name: str = Field(default="", max_length=200)
 
 
-class NewTeam(_Body):
+class NewTeam(Body):
     project_id: str
     name: str = Field(min_length=1, max_length=200)
 
 
-class NewPrincipal(_Body):
+class NewPrincipal(Body):
     name: str = Field(min_length=1, max_length=200)
-    email: str | None = None
+    email: str | None = Field(default=None, max_length=320)
 
 
-class PrincipalChange(_Body):
+class PrincipalChange(Body):
     disabled: bool = Field(strict=True)  # "yes", 1 or "on" must not disable anyone
 
 
-class NewRole(_Body):
+class NewRole(Body):
     name: str = Field(min_length=1, max_length=64)
     permissions: list[str]
     resources: dict[str, list[str]] = Field(default_factory=dict)
 
 
-class NewBinding(_Body):
+class NewBinding(Body):
     principal_id: str
     role: str
     project_id: str | None = None
@@ -195,9 +193,18 @@ async def list_roles(grant: Reader, svc: Services) -> Rows:
     return await svc.access.list_roles(grant.tenant_id)
 
 
+def _no_escalation(request: Request, grant: Grant, permissions: Iterable[str]) -> None:
+    """403 unless the caller holds every permission it would hand out: `roles:manage` must not
+    turn an admin into an owner (and a platform admin into a creator of tenants)."""
+    missing = sorted(set(permissions) & set(PERMISSIONS) - grant.access.permissions)
+    if missing:
+        raise deny(request, grant, missing[0])
+
+
 @router.post("/roles", status_code=201, summary="Create a custom role")
 async def create_role(request: Request, body: NewRole, grant: RoleManager, svc: Services) -> Any:
     """A role: permissions, optionally narrowed to model, tool or agent name patterns."""
+    _no_escalation(request, grant, body.permissions)
     return await svc.access.create_role(
         actor(request, grant), body.name, body.permissions, body.resources
     )
@@ -212,6 +219,9 @@ async def list_bindings(grant: Reader, svc: Services) -> Rows:
 @router.post("/role-bindings", status_code=201, summary="Bind a role to a principal")
 async def bind_role(request: Request, body: NewBinding, grant: RoleManager, svc: Services) -> Any:
     """Give a principal a role in the tenant, or in one project."""
+    known = await svc.access.list_roles(grant.tenant_id)
+    granted = next((row["permissions"] for row in known if row["name"] == body.role), ())
+    _no_escalation(request, grant, granted)
     return await svc.access.bind_role(
         actor(request, grant), body.principal_id, body.role, body.project_id
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -12,6 +13,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_LOCK = 0x61676E74  # the advisory lock id of migrations ("agnt")
 
 
 def _config(connection: Connection | None = None) -> Config:
@@ -43,6 +45,9 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> str | None:
     """Upgrade the database to `revision`; returns the revision it is at afterwards."""
 
     def _upgrade(connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together on an empty schema take turns (released at commit).
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
         command.upgrade(_config(connection), revision)
 
     async with engine.begin() as conn:

@@ -18,7 +18,7 @@ from agentdeck.identity.audit_log import AuditEvent, AuditQueue
 from agentdeck.identity.authenticator import Authenticator
 from agentdeck.identity.grants import Grant
 from agentdeck.limits.policy import Limits
-from agentdeck.limits.service import BudgetLedger, BudgetReservation, RateLimiter
+from agentdeck.limits.service import BudgetLedger, BudgetReservation, RateLimit, RateLimiter
 from agentdeck.limits.spend import SpendEntry, SpendLedger
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class Ticket:
     limits: Limits
     input_bound: int
     reservation: BudgetReservation | None = None
+    window: int | None = None  # the minute its rate limits were counted in
     done: bool = False
 
     async def finish(self, record: CallRecord) -> None:
@@ -122,16 +123,29 @@ class GatewayGuard:
         ticket = Ticket(self, grant, limits, input_bound)
         if limits.empty:
             return ticket
-        await self._limiter.admit(limits.requests, 1)
-        await self._limiter.admit(limits.tokens, input_bound)
-        if limits.budgets:
-            cap = output_cap(body) if chat else 0
-            if chat and cap is None:
-                cap = body["max_tokens"] = self._default_max_output
-            price_in, price_out = self._catalog.worst_prices(record.alias)
-            worst = -(-(input_bound * price_in + (cap or 0) * price_out) // _PER_MTOK)
-            ticket.reservation = await self._ledger.reserve(limits.budgets, worst)
+        counted: list[tuple[tuple[RateLimit, ...], int, int]] = []
+        try:
+            for rate_limits, amount in ((limits.requests, 1), (limits.tokens, input_bound)):
+                ticket.window = await self._limiter.admit(rate_limits, amount)
+                counted.append((rate_limits, amount, ticket.window))
+            if limits.budgets:
+                ticket.reservation = await self._ledger.reserve(
+                    limits.budgets, self._worst_case(body, record.alias, input_bound, chat)
+                )
+        except BaseException:
+            # All or nothing: a call refused (or cancelled) part-way counts against no limit.
+            for taken, amount, window in counted:
+                await self._limiter.record(taken, -amount, window)
+            raise
         return ticket
+
+    def _worst_case(self, body: JSON, alias: str, input_bound: int, chat: bool) -> int:
+        """The most a call may cost; a chat call without an output cap gets the default one."""
+        cap = output_cap(body) if chat else 0
+        if chat and cap is None:
+            cap = body["max_tokens"] = self._default_max_output
+        price_in, price_out = self._catalog.worst_prices(alias)
+        return -(-(input_bound * price_in + (cap or 0) * price_out) // _PER_MTOK)
 
     async def finish(self, ticket: Ticket, record: CallRecord) -> None:
         """Settle a ticket; the spend is queued for the ledger when there was any."""
@@ -141,7 +155,9 @@ class GatewayGuard:
         used = usage.input_tokens + usage.output_tokens
         if ticket.limits.tokens:
             # Admitted at the upper bound; now count what was really used (often a refund).
-            await self._limiter.record(ticket.limits.tokens, used - ticket.input_bound)
+            await self._limiter.record(
+                ticket.limits.tokens, used - ticket.input_bound, ticket.window
+            )
         if record.cost_micros or used:
             self._spend.add(
                 SpendEntry(

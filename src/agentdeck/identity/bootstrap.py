@@ -12,7 +12,7 @@ from agentdeck.identity.access_admin import AccessAdmin
 from agentdeck.identity.changes import Actor, Changes
 from agentdeck.identity.directory import Directory
 from agentdeck.identity.keys import parse_key
-from agentdeck.identity.tables import api_keys, principals, projects, tenants
+from agentdeck.identity.tables import api_keys, principals, projects, role_bindings, tenants
 from agentdeck.settings_identity import BootstrapSettings
 
 SYSTEM = "system:init"
@@ -56,8 +56,28 @@ async def _ensure(changes: Changes, settings: BootstrapSettings, owner: str) -> 
     if principal_id is None:
         principal = await directory.create_principal(as_system, "user", owner, settings.owner_email)
         principal_id, created = principal["id"], True
+    async with changes.engine.connect() as conn:
+        bound = await conn.scalar(
+            sa.select(role_bindings.c.id).where(
+                role_bindings.c.principal_id == principal_id,
+                role_bindings.c.role == "owner",
+                role_bindings.c.project_id.is_(None),
+            )
+        )
+    if bound is None:  # also mends an owner left without its role by an interrupted init
         await access.bind_role(as_system, principal_id, "owner", None)
     return InitResult(tenant_id, project_id, principal_id, created)
+
+
+async def _ensure_racing(changes: Changes, settings: BootstrapSettings, owner: str) -> InitResult:
+    """`_ensure`, again after each conflict: a racing start created a row meanwhile, which the
+    next try reads. Each of the three steps (tenant, project, owner) conflicts at most once."""
+    for _ in range(3):
+        try:
+            return await _ensure(changes, settings, owner)
+        except ConflictError:
+            continue
+    return await _ensure(changes, settings, owner)
 
 
 async def initialize(
@@ -72,10 +92,7 @@ async def initialize(
     one was pre-generated (it must be a well-formed agentdeck key), else a fresh one.
     Concurrent first starts agree: the loser of a creation race reads the winner's rows."""
     owner = owner or settings.owner
-    try:
-        found = await _ensure(changes, settings, owner)
-    except ConflictError:
-        found = await _ensure(changes, settings, owner)
+    found = await _ensure_racing(changes, settings, owner)
     if not new_key:
         return found
     access = AccessAdmin(changes, key_env)
@@ -84,9 +101,14 @@ async def initialize(
         parsed = parse_key(given_key)
         if await _lookup(changes, api_keys, "hash", parsed.hash) is not None:
             return found  # installed by an earlier run: nothing to do
-        await access.create_key(
-            as_system, found.principal_id, found.project_id, "owner", given_key=given_key
-        )
+        try:
+            await access.create_key(
+                as_system, found.principal_id, found.project_id, "owner", given_key=given_key
+            )
+        except sa.exc.IntegrityError:
+            if await _lookup(changes, api_keys, "hash", parsed.hash) is None:
+                raise
+            # a concurrent start installed it first
         return found
     _, key = await access.create_key(as_system, found.principal_id, found.project_id, "owner")
     return InitResult(found.tenant_id, found.project_id, found.principal_id, found.created, key)

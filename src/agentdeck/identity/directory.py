@@ -28,6 +28,13 @@ def check_slug(value: str, param: str) -> str:
     return value
 
 
+def check_name(value: str, param: str, longest: int = 200) -> str:
+    """`value` if it fits its column (`longest` characters), else a 400."""
+    if len(value) > longest:
+        raise InvalidRequestError(f"{param} must be at most {longest} characters", param=param)
+    return value
+
+
 def public(row: dict[str, Any]) -> dict[str, Any]:
     """A row as JSON-ready values: times as ISO 8601, keys as plain `str` (SQLAlchemy names
     columns with a `str` subclass, which orjson refuses as a key when audit digests a row)."""
@@ -77,7 +84,7 @@ class Directory:
         row: dict[str, Any] = {
             "id": new_id("ten"),
             "slug": check_slug(slug, "slug"),
-            "name": name or slug,
+            "name": check_name(name, "name") or slug,
             "created_at": utcnow(),
         }
         async with self._changes.open(actor) as change:
@@ -106,7 +113,7 @@ class Directory:
             "id": new_id("prj"),
             "tenant_id": actor.tenant_id,
             "slug": check_slug(slug, "slug"),
-            "name": name or slug,
+            "name": check_name(name, "name") or slug,
             "created_at": utcnow(),
         }
         async with self._changes.open(actor) as change:
@@ -189,7 +196,7 @@ class Directory:
             "tenant_id": actor.tenant_id,
             "kind": kind,
             "name": name,
-            "email": email,
+            "email": check_name(email, "email", 320) if email else email,
             "disabled": False,
             "created_at": utcnow(),
         }

@@ -28,15 +28,20 @@ class ChannelFollower:
         await ready.wait()
 
     async def _follow(self, ready: asyncio.Event) -> None:
-        try:
-            async with self._kv.subscribe(self._channel) as messages:
+        delay = 0.5
+        while True:
+            try:
+                async with self._kv.subscribe(self._channel) as messages:
+                    ready.set()
+                    delay = 0.5
+                    async for message in messages:
+                        self._apply(message)
+            except Exception as exc:  # noqa: BLE001 - kv lost: local state goes on, logged
+                log.warning("lost %s, subscribing again in %.1fs: %s", self._channel, delay, exc)
+            finally:
                 ready.set()
-                async for message in messages:
-                    self._apply(message)
-        except Exception as exc:  # noqa: BLE001 - kv lost: local state goes on, logged
-            log.warning("stopped following %s: %s", self._channel, exc)
-        finally:
-            ready.set()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
     async def stop(self) -> None:
         """Unsubscribe."""

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+from agentdeck.errors import ServiceUnavailableError
 from agentdeck.kv.base import Script, ScriptArg, ScriptResult
 from agentdeck.kv.scripts import INCR_WITH_TTL
 
@@ -58,7 +59,22 @@ class RedisKV:
     async def run(
         self, script: Script, keys: Sequence[str], args: Sequence[ScriptArg]
     ) -> ScriptResult:
-        """EVALSHA the script, loading it on first use or after a Redis restart."""
+        """EVALSHA the script, loading it on first use or after a Redis restart. A Redis that
+        does not answer is a 503 naming it (limits fail closed, never silently open)."""
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        try:
+            return await self._run(script, keys, args)
+        except (RedisConnectionError, RedisTimeoutError, TimeoutError) as exc:
+            raise ServiceUnavailableError(
+                f"shared state (Redis) did not answer for {script.name}: {exc}",
+                headers={"retry-after": "1"},
+            ) from exc
+
+    async def _run(
+        self, script: Script, keys: Sequence[str], args: Sequence[ScriptArg]
+    ) -> ScriptResult:
         from redis.exceptions import NoScriptError
 
         full_keys = [self._key(k) for k in keys]

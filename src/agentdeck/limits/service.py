@@ -14,7 +14,8 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from functools import partial
+from typing import Any, Literal
 
 from agentdeck.errors import BudgetExceededError, RateLimitedError
 from agentdeck.kv import KV
@@ -88,19 +89,19 @@ class RateLimiter:
         self._kv = kv
         self._clock = clock
 
-    async def admit(self, limits: Sequence[RateLimit], amount: int = 1) -> None:
+    async def admit(self, limits: Sequence[RateLimit], amount: int = 1) -> int:
         """Count `amount` against every limit, or raise RateLimitedError naming the first one
-        that would be exceeded (nothing is counted then)."""
-        if not limits:
-            return
+        that would be exceeded (nothing is counted then). Returns the minute it counted in."""
         now = self._clock()
         window = int(now // WINDOW_S)
+        if not limits:
+            return window
         keys = [f"rl:{limit.unit}:{limit.scope.key}:{window}" for limit in limits]
         admitted, index, count = await self._kv.run(
             ADMIT, keys, [amount, 2 * WINDOW_S * 1000, *(limit.per_minute for limit in limits)]
         )  # type: ignore[misc]
         if admitted:
-            return
+            return window
         limit = limits[index - 1]
         reset = max(1, math.ceil((window + 1) * WINDOW_S - now))
         unit = limit.unit
@@ -115,11 +116,15 @@ class RateLimiter:
             },
         )
 
-    async def record(self, limits: Sequence[RateLimit], amount: int) -> None:
+    async def record(
+        self, limits: Sequence[RateLimit], amount: int, window: int | None = None
+    ) -> None:
         """Count `amount` (negative: give back) against every limit without refusing: tokens
-        are known only after a call; the next admission sees them."""
+        are known only after a call; the next admission sees them. A correction of what was
+        admitted goes to the minute `admit` returned, however long the call took."""
         if limits and amount:
-            window = int(self._clock() // WINDOW_S)
+            if window is None:
+                window = int(self._clock() // WINDOW_S)
             keys = [f"rl:{limit.unit}:{limit.scope.key}:{window}" for limit in limits]
             await self._kv.run(
                 ADMIT, keys, [amount, 2 * WINDOW_S * 1000, *([_UNBOUNDED] * len(keys))]
@@ -163,6 +168,7 @@ class BudgetLedger:
         self._kv = kv
         self._clock = clock
         self._on_threshold = on_threshold
+        self._orphans: set[asyncio.Future[None]] = set()
 
     def keys(self, budget: Budget, now: float) -> tuple[str, str]:
         """The (spent, reserved) counters of a budget's current period."""
@@ -174,18 +180,39 @@ class BudgetLedger:
         now = self._clock()
         keys = [key for budget in budgets for key in self.keys(budget, now)]
         ttl_ms = max((_PERIOD_TTL_MS[b.period] for b in budgets), default=0)
-        if budgets:
-            admitted, index, used = await self._kv.run(
-                RESERVE, keys, [amount_micros, ttl_ms, *(b.limit_micros for b in budgets)]
-            )  # type: ignore[misc]
-            if not admitted:
-                budget = budgets[index - 1]
-                raise BudgetExceededError(
-                    f"{budget.period} budget of {budget.scope.kind} {budget.scope.id!r} would "
-                    f"be exceeded: {used} of {budget.limit_micros} micro-dollars used or "
-                    f"reserved, this request may cost up to {amount_micros}"
-                )
-        return BudgetReservation(self, budgets, keys, amount_micros, ttl_ms)
+        reservation = BudgetReservation(self, budgets, keys, amount_micros, ttl_ms)
+        if not budgets:
+            return reservation
+        script = self._kv.run(
+            RESERVE, keys, [amount_micros, ttl_ms, *(b.limit_micros for b in budgets)]
+        )
+        if self._kv.backend == "memory":
+            # Runs and answers without suspending: no cancellation can come in between.
+            admitted, index, used = await script  # type: ignore[misc]
+        else:
+            run = asyncio.ensure_future(script)
+            try:
+                admitted, index, used = await asyncio.shield(run)  # type: ignore[misc]
+            except asyncio.CancelledError:
+                # The script may have run with its answer still on the way: once it arrives,
+                # give back what it reserved, or the reservation would outlive the call.
+                run.add_done_callback(partial(self._release_orphan, reservation))
+                raise
+        if not admitted:
+            budget = budgets[index - 1]
+            raise BudgetExceededError(
+                f"{budget.period} budget of {budget.scope.kind} {budget.scope.id!r} would "
+                f"be exceeded: {used} of {budget.limit_micros} micro-dollars used or "
+                f"reserved, this request may cost up to {amount_micros}"
+            )
+        return reservation
+
+    def _release_orphan(self, reservation: BudgetReservation, run: asyncio.Future[Any]) -> None:
+        if run.cancelled() or run.exception() is not None or not run.result()[0]:
+            return
+        task = asyncio.ensure_future(reservation.release())
+        self._orphans.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._orphans.discard)
 
     async def finish(self, reservation: BudgetReservation, actual_micros: int) -> None:
         """Take a reservation back and record the actual cost."""

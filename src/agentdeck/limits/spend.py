@@ -44,7 +44,9 @@ class SpendLedger:
     """A bounded queue of entries and the task that writes them in batches.
 
     A batch that fails to write is retried with backoff and kept (the queue stops taking new
-    entries meanwhile, counting them as dropped); `stop` writes everything still queued.
+    entries meanwhile, counting them as dropped); `stop` writes everything still queued or held.
+    Entries taken from the queue are held until written, and a write under way when the writer
+    is stopped is let finish: a shutdown neither loses a batch nor writes it twice.
     """
 
     def __init__(
@@ -61,6 +63,8 @@ class SpendLedger:
         self._interval = interval_s
         self._on_drop = on_drop
         self._task: asyncio.Task[None] | None = None
+        self._held: list[SpendEntry] = []  # taken from the queue, not written yet
+        self._writing: asyncio.Future[None] | None = None
         self.dropped = 0
         self.written = 0
 
@@ -79,14 +83,21 @@ class SpendLedger:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        """Stop the writer and write everything still queued."""
+        """Stop the writer and write everything still held or queued."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        while not self._queue.empty():
-            await self._write(self._take())
+        if self._writing is not None:
+            # A write the cancelled writer was waiting for: let it end rather than repeat it.
+            with contextlib.suppress(OSError, sa.exc.SQLAlchemyError):
+                await self._writing
+            self._writing = None
+        while self._held or not self._queue.empty():
+            if not self._held:
+                self._held = self._take()
+            await self._write_held()
 
     def _take(self) -> list[SpendEntry]:
         entries: list[SpendEntry] = []
@@ -95,19 +106,25 @@ class SpendLedger:
         return entries
 
     async def _run(self) -> None:
+        delay = 0.5
         while True:
-            first = await self._queue.get()
-            await asyncio.sleep(self._interval)  # let a batch gather
-            entries = [first, *self._take()]
-            delay = 0.5
-            while True:
-                try:
-                    await self._write(entries)
-                    break
-                except (OSError, sa.exc.SQLAlchemyError) as exc:
-                    log.warning("spend ledger write failed, retrying in %.1fs: %s", delay, exc)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
+            if not self._held:
+                self._held.append(await self._queue.get())
+                await asyncio.sleep(self._interval)  # let a batch gather
+                self._held.extend(self._take())
+            # Shielded: cancelling the writer must not cut a write off half-way.
+            self._writing = asyncio.ensure_future(self._write_held())
+            try:
+                await asyncio.shield(self._writing)
+                delay = 0.5
+            except (OSError, sa.exc.SQLAlchemyError) as exc:
+                log.warning("spend ledger write failed, retrying in %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _write_held(self) -> None:
+        await self._write(self._held)
+        self._held = []
 
     async def _write(self, entries: list[SpendEntry]) -> None:
         if entries:

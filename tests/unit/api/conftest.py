@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -75,4 +76,34 @@ async def _audit_drained(audit: AuditQueue, within_s: float = 5.0) -> None:
 async def deck(open_deck: DeckFactory) -> Deck:
     """The identity-enabled app on SQLite, as the platform owner sees it."""
     found: Deck = await open_deck()
+    return found
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_database(request: pytest.FixtureRequest) -> Iterator[dict[str, str] | None]:
+    """No database settings (SQLite), or a fresh PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        yield None
+        return
+    url = request.getfixturevalue("postgres_url").replace("postgresql+asyncpg", "postgresql")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_postgres(url, f'CREATE SCHEMA "{schema}"'))
+    yield {"url": url, "schema_name": schema}
+    asyncio.run(_postgres(url, f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+async def _postgres(url: str, statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def store_deck(store_database: dict[str, str] | None, open_deck: Any) -> Deck:
+    """The app on SQLite, and on PostgreSQL when one is configured (the schema outlives it)."""
+    found: Deck = await (open_deck(database=store_database) if store_database else open_deck())
     return found

@@ -213,3 +213,49 @@ async def test_a_viewer_may_not_even_make_own_keys(deck: Deck) -> None:
     assert await deck.api("GET", "/keys", viewer.headers) == [
         await deck.api("GET", f"/keys/{viewer.key_id}")
     ]
+
+
+async def test_roles_manage_cannot_hand_out_more_than_the_caller_holds(deck: Deck) -> None:
+    admin = await deck.member("ada", "admin")
+    me = await deck.api("GET", "/me", admin.headers)
+    refused = await deck.api(
+        "POST",
+        "/role-bindings",
+        admin.headers,
+        {"principal_id": admin.principal_id, "role": "owner"},
+        expect=403,
+    )
+    assert refused["error"]["message"] == "user:ada lacks permission 'tenants:manage'"
+    await deck.api(
+        "POST",
+        "/roles",
+        admin.headers,
+        {"name": "maker", "permissions": ["tenants:manage"]},
+        expect=403,
+    )
+    await deck.api("POST", "/tenants", admin.headers, {"slug": "by-ada"}, expect=403)
+    assert (await deck.api("GET", "/me", admin.headers))["permissions"] == me["permissions"]
+    viewer = await deck.member("val", "viewer")
+    bound = await deck.api(
+        "POST",
+        "/role-bindings",
+        admin.headers,
+        {"principal_id": viewer.principal_id, "role": "admin"},
+        expect=201,
+    )
+    assert bound["role"] == "admin"
+    made = await deck.api(
+        "POST",
+        "/roles",
+        admin.headers,
+        {"name": "user-maker", "permissions": ["users:manage"]},
+        expect=201,
+    )
+    assert made["permissions"] == ["users:manage"]
+    owner_made = await deck.api(
+        "POST",
+        "/role-bindings",
+        json={"principal_id": admin.principal_id, "role": "owner"},
+        expect=201,
+    )
+    assert owner_made["role"] == "owner"

@@ -4,14 +4,10 @@ data only, and leaves B's rows exactly as they were."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import pytest
 
 from tests.unit.api._deck import Deck, bearer
 from tests.unit.api._isolation import ROLES, World, build, leaks, snapshot
@@ -140,40 +136,10 @@ async def call(
     return problems
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def walk_database(request: pytest.FixtureRequest) -> Iterator[dict[str, str] | None]:
-    """No database settings (SQLite), or a fresh PostgreSQL schema dropped afterwards."""
-    if request.param == "sqlite":
-        yield None
-        return
-    url = request.getfixturevalue("postgres_url").replace("postgresql+asyncpg", "postgresql")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_postgres(url, f'CREATE SCHEMA "{schema}"'))
-    yield {"url": url, "schema_name": schema}
-    asyncio.run(_postgres(url, f'DROP SCHEMA "{schema}" CASCADE'))
-
-
-async def _postgres(url: str, statement: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def walk_deck(walk_database: dict[str, str] | None, open_deck: Any) -> Deck:
-    """The app on SQLite, and on PostgreSQL when one is configured (the schema outlives it)."""
-    found: Deck = await (open_deck(database=walk_database) if walk_database else open_deck())
-    return found
-
-
 async def test_every_route_keeps_tenant_b_out_of_reach_of_every_role_of_a(
-    walk_deck: Deck,
+    store_deck: Deck,
 ) -> None:
-    deck = walk_deck
+    deck = store_deck
     world = await build(deck)
     prefix, routes = await openapi_routes(deck)
     table = cases(world)
