@@ -71,7 +71,8 @@ class Authenticator:
         self._loading: dict[str, asyncio.Future[Grant | None]] = {}
         self._revision: int | None = None
         self._generation = 0
-        self._follower = ChannelFollower(kv, CHANNEL, lambda _: self.invalidate())
+        self._follower = ChannelFollower(kv, CHANNEL, self._on_message)
+        self._dev_refresh: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self.dev_grant: Grant | None = None
 
@@ -103,7 +104,19 @@ class Authenticator:
     async def changed(self) -> None:
         """Tell every replica (this one included) that identity data changed."""
         self.invalidate()
+        await self._refresh_dev()
         await self._kv.publish(CHANNEL, b"changed")
+
+    def _on_message(self, _: bytes) -> None:
+        self.invalidate()
+        if self.dev_grant is not None and (self._dev_refresh is None or self._dev_refresh.done()):
+            self._dev_refresh = asyncio.get_running_loop().create_task(self._refresh_dev_logged())
+
+    async def _refresh_dev_logged(self) -> None:
+        try:
+            await self._refresh_dev()
+        except (OSError, sa.exc.SQLAlchemyError) as exc:
+            log.warning("development caller not refreshed (the poll tries again): %s", exc)
 
     async def _read_revision(self) -> int:
         async with self._engine.connect() as conn:

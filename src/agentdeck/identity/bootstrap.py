@@ -40,22 +40,26 @@ async def _lookup(
     return str(found) if found is not None else None
 
 
-async def _ensure(changes: Changes, settings: BootstrapSettings, owner: str) -> InitResult:
+async def _ensure(
+    changes: Changes, settings: BootstrapSettings, owner: str, made: list[str]
+) -> InitResult:
+    """Create what is missing; `made` collects what this run created, across retries."""
     directory, access = Directory(changes), AccessAdmin(changes)
-    created = False
     tenant_id = await _lookup(changes, tenants, "slug", settings.tenant)
     if tenant_id is None:
         tenant = await directory.create_tenant(Actor("-", SYSTEM), settings.tenant, settings.tenant)
-        tenant_id, created = tenant["id"], True
+        tenant_id = tenant["id"]
+        made.append("tenant")
     as_system = Actor(tenant_id, SYSTEM)
     project_id = await _lookup(changes, projects, "slug", settings.project, tenant_id)
     if project_id is None:
         project_id = (await directory.create_project(as_system, settings.project, ""))["id"]
-        created = True
+        made.append("project")
     principal_id = await _lookup(changes, principals, "name", owner, tenant_id)
     if principal_id is None:
         principal = await directory.create_principal(as_system, "user", owner, settings.owner_email)
-        principal_id, created = principal["id"], True
+        principal_id = principal["id"]
+        made.append("owner")
     async with changes.engine.connect() as conn:
         bound = await conn.scalar(
             sa.select(role_bindings.c.id).where(
@@ -66,18 +70,19 @@ async def _ensure(changes: Changes, settings: BootstrapSettings, owner: str) -> 
         )
     if bound is None:  # also mends an owner left without its role by an interrupted init
         await access.bind_role(as_system, principal_id, "owner", None)
-    return InitResult(tenant_id, project_id, principal_id, created)
+    return InitResult(tenant_id, project_id, principal_id, bool(made))
 
 
 async def _ensure_racing(changes: Changes, settings: BootstrapSettings, owner: str) -> InitResult:
     """`_ensure`, again after each conflict: a racing start created a row meanwhile, which the
-    next try reads. Each of the three steps (tenant, project, owner) conflicts at most once."""
-    for _ in range(3):
+    next try reads. Each of the four steps (tenant, project, owner, role) conflicts at most once."""
+    made: list[str] = []
+    for _ in range(4):
         try:
-            return await _ensure(changes, settings, owner)
+            return await _ensure(changes, settings, owner, made)
         except ConflictError:
             continue
-    return await _ensure(changes, settings, owner)
+    return await _ensure(changes, settings, owner, made)
 
 
 async def initialize(

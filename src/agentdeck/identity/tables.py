@@ -93,7 +93,13 @@ role_bindings = sa.Table(
     sa.Column("role", sa.String(64), nullable=False),
     sa.Column("project_id", sa.String(40), sa.ForeignKey("projects.id")),  # None: whole tenant
     sa.Column("created_at", _TS, nullable=False),
-    sa.UniqueConstraint("principal_id", "role", "project_id", name="uq_role_bindings_grant"),
+    sa.Index(
+        "uq_role_bindings_grant",
+        "principal_id",
+        "role",
+        sa.text("coalesce(project_id, '')"),
+        unique=True,
+    ),
 )
 
 api_keys = sa.Table(

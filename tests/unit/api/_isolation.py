@@ -149,14 +149,14 @@ def documents(text: str, media_type: str) -> list[Any]:
     if not text:
         return []
     if media_type.startswith("application/jsonl"):
-        return [orjson.loads(line) for line in text.splitlines() if line]
+        return [orjson.loads(line) for line in text.split("\n") if line]  # not splitlines: \u2028
     return [orjson.loads(text)]
 
 
 def leaks(world: World, sent: str, text: str, media_type: str, own_tenant: str) -> list[str]:
-    """What of tenant B a response shows that A's requests did not carry themselves (A's
-    audit log quotes the paths of A's refused requests, so there any earlier request counts)."""
-    said = " ".join([*world.sent, sent]) if "/audit" in sent else sent
+    """What of tenant B a response shows that none of A's requests carried: A may have named
+    its own rows after B's ids, and A's audit log quotes the paths of its refused requests."""
+    said = " ".join([*world.sent, sent])
     markers = [*world.b_data, *world.b_ids.values()]
     shown = [m for m in markers if m in text and m not in said]
     for doc in documents(text, media_type):

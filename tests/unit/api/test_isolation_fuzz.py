@@ -5,7 +5,6 @@ anything of tenant B, and B's rows never change. Runs on SQLite and on PostgreSQ
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -23,23 +22,21 @@ WORDS = ["user", "tenant", "project", "team", "key", "model", "requests", "cost"
 Json = dict[str, Any]
 
 
-@dataclass(slots=True, repr=False)
 class Fuzz:
     """The two tenants, the API's OpenAPI document, and B's rows before any call."""
 
-    deck: Deck
-    world: World
-    prefix: str
-    document: Json
-    before: dict[str, list[str]]
+    def __init__(
+        self, deck: Deck, world: World, document: Json, before: dict[str, list[str]]
+    ) -> None:
+        self.deck = deck
+        self.world = world
+        self.prefix = str(document["servers"][0]["url"])
+        self.document = document
+        self.before = before
+        self.routes = sorted((m.upper(), p) for p, ops in document["paths"].items() for m in ops)
 
     def __repr__(self) -> str:
         return f"Fuzz(tenant A {self.world.a.tenant_id}, tenant B {self.world.b.tenant_id})"
-
-    @property
-    def routes(self) -> list[tuple[str, str]]:
-        """Every (method, path) of the document."""
-        return sorted((m.upper(), p) for p, ops in self.document["paths"].items() for m in ops)
 
 
 @pytest.fixture
@@ -47,7 +44,7 @@ async def fuzz(store_deck: Deck) -> Fuzz:
     world = await build(store_deck)
     document = (await store_deck.client.get("/api/openapi.json")).json()
     before = await snapshot(store_deck, world.b.tenant_id)
-    return Fuzz(store_deck, world, document["servers"][0]["url"], document, before)
+    return Fuzz(store_deck, world, document, before)
 
 
 def _texts(world: World) -> st.SearchStrategy[str]:

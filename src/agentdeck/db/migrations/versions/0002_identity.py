@@ -109,7 +109,13 @@ def upgrade() -> None:
         sa.Column("role", sa.String(64), nullable=False),
         _ref("project_id", "projects", nullable=True),
         _created(),
-        sa.UniqueConstraint("principal_id", "role", "project_id", name="uq_role_bindings_grant"),
+    )
+    # NULL project (the whole tenant) must clash too: unique constraints treat NULLs as distinct.
+    op.create_index(
+        "uq_role_bindings_grant",
+        "role_bindings",
+        ["principal_id", "role", sa.text("coalesce(project_id, '')")],
+        unique=True,
     )
     op.create_table(
         "api_keys",
