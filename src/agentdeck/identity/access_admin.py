@@ -100,8 +100,8 @@ class AccessAdmin:
                 is None
             ):
                 raise NotFoundError(f"no role {role!r}")
-            # The unique constraint does not see a repeated tenant-wide binding (NULL project
-            # ids are distinct), and a duplicate would outlive the unbinding of its twin.
+            # Named here for a clear 409; the unique index (NULL projects coalesced) still
+            # settles a race between two binders.
             twin = await conn.scalar(
                 sa.select(role_bindings.c.id).where(
                     role_bindings.c.principal_id == principal_id,

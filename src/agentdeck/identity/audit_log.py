@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 NO_TENANT = "-"  # the chain of denials that no tenant could be told for (unknown keys)
 
 
+def _storable(text: str, limit: int) -> str:
+    return text.replace("\x00", "\ufffd")[:limit]
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
     """One thing that happened: who did what to which resource, and the states around it."""
@@ -36,17 +40,22 @@ class AuditEvent:
     request_id: str | None = None
 
     def fields(self) -> dict[str, Any]:
-        """The stored fields (states as digests), stamped with the current time."""
+        """The stored fields (states as digests), stamped with the current time. Text that
+        came from a request is made storable (no NUL, cut to its column), so one odd event can
+        never block the log."""
         return {
-            "tenant_id": self.tenant_id,
-            "actor": self.actor,
-            "action": self.action,
-            "resource": self.resource,
+            "tenant_id": _storable(self.tenant_id, 40),
+            "actor": _storable(self.actor, 200),
+            "action": _storable(self.action, 100),
+            "resource": _storable(self.resource, 300),
             "before_digest": digest(self.before),
             "after_digest": digest(self.after),
-            "request_id": self.request_id,
+            "request_id": _storable(self.request_id, 64) if self.request_id else None,
             "at": datetime.now(UTC).isoformat(timespec="microseconds"),
         }
+
+
+_WAKE = AuditEvent("-", "-", "wake", "-")  # put on the queue by `stop`; never written
 
 
 async def append(conn: AsyncConnection, events: list[AuditEvent]) -> None:
@@ -113,6 +122,7 @@ class AuditQueue:
         self._held: list[AuditEvent] = []  # taken from the queue, not written yet
         self._on_drop = on_drop
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def add(self, event: AuditEvent) -> None:
         """Queue `event`; never waits."""
@@ -127,27 +137,59 @@ class AuditQueue:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        """Stop and write what is queued."""
+        """Stop and write what is queued. A write under way is let finish, not cancelled (a
+        cancelled SQLite write would keep the database locked for the final flush)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            if not self._queue.full():
+                self._queue.put_nowait(_WAKE)  # a full queue wakes the writer anyway
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=10.0)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
         await self._flush()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             if not self._held:
-                self._held.append(await self._queue.get())
+                event = await self._queue.get()
+                if event is _WAKE:
+                    continue
+                self._held.append(event)
             try:
                 await self._flush()
+            except sa.exc.DataError as exc:
+                await self._isolate(exc)
             except (OSError, sa.exc.SQLAlchemyError) as exc:
                 log.warning("audit queue write failed, retrying: %s", exc)
                 await asyncio.sleep(1.0)
 
+    async def _isolate(self, exc: Exception) -> None:
+        """A batch the store refuses as data: write its events one by one and drop (counted)
+        those it still refuses, so one bad event cannot stop the log."""
+        log.warning("audit batch refused (%s); writing its events one by one", exc)
+        held, self._held = self._held, []
+        for event in held:
+            try:
+                async with self._engine.begin() as conn:
+                    await append(conn, [event])
+            except sa.exc.DataError:
+                log.exception(
+                    "audit event %s on %s dropped: the store refuses it",
+                    event.action,
+                    event.resource[:80],
+                )
+                if self._on_drop is not None:
+                    self._on_drop()
+
     async def _flush(self) -> None:
         while not self._queue.empty() and len(self._held) < self._max:
-            self._held.append(self._queue.get_nowait())
+            event = self._queue.get_nowait()
+            if event is not _WAKE:
+                self._held.append(event)
         tenants = list(dict.fromkeys(event.tenant_id for event in self._held))
         for tenant_id in tenants:
             mine = [event for event in self._held if event.tenant_id == tenant_id]
