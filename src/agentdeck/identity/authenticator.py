@@ -105,7 +105,10 @@ class Authenticator:
         """Tell every replica (this one included) that identity data changed."""
         self.invalidate()
         await self._refresh_dev()
-        await self._kv.publish(CHANNEL, b"changed")
+        try:
+            await self._kv.publish(CHANNEL, b"changed")
+        except Exception as exc:  # noqa: BLE001 - committed already; other replicas' poll sees it
+            log.warning("could not announce an identity change (replicas poll for it): %s", exc)
 
     def _on_message(self, _: bytes) -> None:
         self.invalidate()
