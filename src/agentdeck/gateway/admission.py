@@ -158,7 +158,7 @@ class GatewayGuard:
             await self._limiter.record(
                 ticket.limits.tokens, used - ticket.input_bound, ticket.window
             )
-        if record.cost_micros or used:
+        if record.cost_micros:  # the ledger holds paid calls; usage alone is in the metrics
             self._spend.add(
                 SpendEntry(
                     record.request_id,

@@ -148,8 +148,12 @@ class BudgetReservation:
         if self.done:
             return
         self.done = True
-        # Shielded: a cancelled caller must not leave its reservation behind.
-        await asyncio.shield(self.ledger.finish(self, max(0, actual_micros)))
+        finish = self.ledger.finish(self, max(0, actual_micros))
+        if self.ledger.uninterruptible:
+            await finish  # the in-process kv answers without suspending: nothing to shield
+        else:
+            # Shielded: a cancelled caller must not leave its reservation behind.
+            await asyncio.shield(finish)
 
     async def release(self) -> None:
         """Give the whole reservation back (nothing was spent)."""
@@ -168,12 +172,27 @@ class BudgetLedger:
         self._kv = kv
         self._clock = clock
         self._on_threshold = on_threshold
+        self._keys: dict[tuple[Scope, str, int], tuple[str, str]] = {}
         self._orphans: set[asyncio.Future[None]] = set()
 
+    @property
+    def uninterruptible(self) -> bool:
+        """Whether kv calls complete without suspending (the in-process backend)."""
+        return self._kv.backend == "memory"
+
     def keys(self, budget: Budget, now: float) -> tuple[str, str]:
-        """The (spent, reserved) counters of a budget's current period."""
-        base = f"budget:{budget.scope.key}:{budget.period}:{_period_tag(budget.period, now)}"
-        return f"{base}:spent", f"{base}:reserved"
+        """The (spent, reserved) counters of a budget's current period (cached per hour:
+        formatting the period tag costs more than the rest of a reservation)."""
+        cache_key = (budget.scope, budget.period, int(now // 3600))
+        found = self._keys.get(cache_key)
+        if found is None:
+            tag = _period_tag(budget.period, now)
+            base = f"budget:{budget.scope.key}:{budget.period}:{tag}"
+            found = (f"{base}:spent", f"{base}:reserved")
+            if len(self._keys) > 10_000:
+                self._keys.clear()
+            self._keys[cache_key] = found
+        return found
 
     async def reserve(self, budgets: Sequence[Budget], amount_micros: int) -> BudgetReservation:
         """Reserve `amount_micros` under every budget, or raise BudgetExceededError."""

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -40,6 +40,14 @@ class SpendEntry:
     at: datetime
 
 
+_FIELDS = tuple(f.name for f in fields(SpendEntry))
+
+
+def _row(entry: SpendEntry) -> dict[str, object]:
+    """An entry as insert parameters (`asdict` deep-copies; this is several times cheaper)."""
+    return {name: getattr(entry, name) for name in _FIELDS}
+
+
 class SpendLedger:
     """A bounded queue of entries and the task that writes them in batches.
 
@@ -53,7 +61,7 @@ class SpendLedger:
         self,
         engine: AsyncEngine,
         max_queue: int = 10_000,
-        batch: int = 500,
+        batch: int = 1000,
         interval_s: float = 0.5,
         on_drop: Callable[[], None] | None = None,
     ) -> None:
@@ -76,7 +84,8 @@ class SpendLedger:
             self.dropped += 1
             if self._on_drop is not None:
                 self._on_drop()
-            log.warning("spend ledger queue full: entry for %s dropped", entry.request_id)
+            if self.dropped % 1000 == 1:  # a log line per drop would add to the overload
+                log.warning("spend ledger queue full: %d entries dropped so far", self.dropped)
 
     async def start(self) -> None:
         """Begin writing in the background."""
@@ -110,7 +119,8 @@ class SpendLedger:
         while True:
             if not self._held:
                 self._held.append(await self._queue.get())
-                await asyncio.sleep(self._interval)  # let a batch gather
+                if self._queue.qsize() < self._batch:
+                    await asyncio.sleep(self._interval)  # let a batch gather (not when one has)
                 self._held.extend(self._take())
             # Shielded: cancelling the writer must not cut a write off half-way.
             self._writing = asyncio.ensure_future(self._write_held())
@@ -129,7 +139,7 @@ class SpendLedger:
     async def _write(self, entries: list[SpendEntry]) -> None:
         if entries:
             async with self._engine.begin() as conn:
-                await conn.execute(spend_ledger.insert(), [asdict(e) for e in entries])
+                await conn.execute(spend_ledger.insert(), [_row(e) for e in entries])
             self.written += len(entries)
 
 
