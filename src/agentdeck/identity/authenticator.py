@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agentdeck.errors import AuthenticationError
 from agentdeck.identity.audit_log import NO_TENANT, AuditEvent, AuditQueue
 from agentdeck.identity.grants import Grant, load_grant, load_principal_grant
-from agentdeck.identity.keys import parse_key
+from agentdeck.identity.keys import ParsedKey, parse_key
 from agentdeck.identity.tables import identity_revision
 from agentdeck.kv import KV
 from agentdeck.kv.follow import ChannelFollower
@@ -68,6 +68,7 @@ class Authenticator:
         self._clock = clock
         self._on_invalidate = on_invalidate
         self._cache: OrderedDict[str, Grant | None] = OrderedDict()
+        self._parsed: dict[str, ParsedKey] = {}
         self._loading: dict[str, asyncio.Future[Grant | None]] = {}
         self._revision: int | None = None
         self._generation = 0
@@ -155,11 +156,16 @@ class Authenticator:
                 return self.dev_grant  # development mode: documented, off when identity is on
             self._deny(NO_TENANT, "anonymous", "no key", request_id)
             raise AuthenticationError(_MISSING)
-        try:
-            parsed = parse_key(key)
-        except AuthenticationError as error:
-            self._deny(NO_TENANT, "anonymous", error.message, request_id)
-            raise
+        parsed = self._parsed.get(key)
+        if parsed is None:
+            try:
+                parsed = parse_key(key)
+            except AuthenticationError as error:
+                self._deny(NO_TENANT, "anonymous", error.message, request_id)
+                raise
+            if len(self._parsed) >= self._max:
+                self._parsed.clear()
+            self._parsed[key] = parsed  # checksum and hash once per key, not per request
         grant = await self._lookup(parsed.hash)
         if grant is None:
             self._deny(NO_TENANT, f"key:{parsed.display}", "unknown key", request_id)
