@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -27,23 +26,6 @@ from agentdeck.identity.audit_log import (
 from agentdeck.settings import DatabaseSettings
 
 TASKS, PER_TASK = 50, 5
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest) -> DatabaseSettings:
-    """An empty database: a new SQLite file, or a new PostgreSQL schema."""
-    if request.param == "sqlite":
-        return DatabaseSettings(url=request.getfixturevalue("sqlite_url"))
-    return DatabaseSettings(**request.getfixturevalue("fresh_postgres"))
-
-
-@pytest.fixture
-async def store(database: DatabaseSettings) -> AsyncIterator[AsyncEngine]:
-    """The database, migrated."""
-    engine = create_engine(database)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
 
 
 def _event(tenant: str, task: int, n: int) -> AuditEvent:

@@ -3,43 +3,23 @@ never block the queue for the events after it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agentdeck.db import create_engine, migrate
 from agentdeck.identity.audit_log import AuditEvent, AuditQueue, events, verify_tenant
-from agentdeck.settings import DatabaseSettings
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database(request: pytest.FixtureRequest) -> DatabaseSettings:
-    if request.param == "sqlite":
-        return DatabaseSettings(url=request.getfixturevalue("sqlite_url"))
-    return DatabaseSettings(**request.getfixturevalue("fresh_postgres"))
-
-
-@pytest.fixture
-async def engine(database: DatabaseSettings) -> AsyncIterator[AsyncEngine]:
-    made = create_engine(database)
-    await migrate(made)
-    yield made
-    await made.dispose()
-
-
-async def test_odd_denials_are_stored_and_the_ones_after_them_too(engine: AsyncEngine) -> None:
+async def test_odd_denials_are_stored_and_the_ones_after_them_too(store: AsyncEngine) -> None:
     dropped: list[int] = []
-    queue = AuditQueue(engine, on_drop=lambda: dropped.append(1))
+    queue = AuditQueue(store, on_drop=lambda: dropped.append(1))
     await queue.start()
     queue.add(AuditEvent("ten_a", "service:" + "s" * 200, "model.denied", "model/a\x00b"))
     queue.add(AuditEvent("ten_a", "user:u", "model.denied", "model/" + "m" * 400))
     queue.add(AuditEvent("ten_a", "user:u", "api.denied", "GET /api/v1/keys"))
     await queue.stop()
-    stored = [event async for event in events(engine, "ten_a")]
+    stored = [event async for event in events(store, "ten_a")]
     assert [e["action"] for e in stored] == ["model.denied", "model.denied", "api.denied"]
     assert stored[0]["resource"] == "model/a\ufffdb"
     assert len(stored[0]["actor"]) == 200
     assert len(stored[1]["resource"]) == 300
     assert dropped == []
-    assert (await verify_tenant(engine, "ten_a")).ok
+    assert (await verify_tenant(store, "ten_a")).ok

@@ -24,13 +24,6 @@ from agentdeck.settings_identity import BootstrapSettings
 REPLICAS = 4
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest) -> DatabaseSettings:
-    if request.param == "sqlite":
-        return DatabaseSettings(url=request.getfixturevalue("sqlite_url"))
-    return DatabaseSettings(**request.getfixturevalue("fresh_postgres"))
-
-
 @pytest.fixture
 async def engines(database: DatabaseSettings) -> AsyncIterator[list[AsyncEngine]]:
     """One engine per replica on the same migrated store."""

@@ -71,13 +71,6 @@ class Store:
         return str(found)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest) -> DatabaseSettings:
-    if request.param == "sqlite":
-        return DatabaseSettings(url=request.getfixturevalue("sqlite_url"))
-    return DatabaseSettings(**request.getfixturevalue("fresh_postgres"))
-
-
 @pytest.fixture
 async def store(database: DatabaseSettings) -> AsyncIterator[Store]:
     """A migrated store with the owner key installed, counting grant reads by key."""

@@ -33,13 +33,6 @@ class World:
     b: Actor
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest) -> DatabaseSettings:
-    if request.param == "sqlite":
-        return DatabaseSettings(url=request.getfixturevalue("sqlite_url"))
-    return DatabaseSettings(**request.getfixturevalue("fresh_postgres"))
-
-
 @pytest.fixture
 async def world(database: DatabaseSettings) -> AsyncIterator[World]:
     """Two tenants in a migrated store."""
