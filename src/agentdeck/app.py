@@ -100,7 +100,6 @@ def create_app(settings: Settings) -> Starlette:
             identity.access,
             identity.vault,
             identity.ledger,
-            RateLimiter(kv),
             catalog,
             switches,
             breakers,

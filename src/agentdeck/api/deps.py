@@ -32,7 +32,7 @@ from agentdeck.identity.changes import Actor
 from agentdeck.identity.directory import Directory
 from agentdeck.identity.grants import Grant
 from agentdeck.identity.vault import Vault
-from agentdeck.limits.service import BudgetLedger, RateLimiter
+from agentdeck.limits.service import BudgetLedger
 from agentdeck.request_context import REQUEST_ID_KEY
 
 BIGINT_MAX = 2**63 - 1  # the largest integer a BigInteger column (and SQLite) holds
@@ -80,7 +80,6 @@ class ApiServices:
     access: AccessAdmin
     vault: Vault
     ledger: BudgetLedger
-    limiter: RateLimiter
     catalog: ModelCatalog
     switches: Switchboard
     breakers: BreakerBoard

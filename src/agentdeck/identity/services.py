@@ -88,7 +88,7 @@ class IdentityServices:
             engine, limits.audit_queue_max, lambda: metrics.dropped.labels("audit").inc()
         )
         master = settings.identity.master_key_env
-        self.vault_keys = parse_master_keys(read_credential(master) if master else None)
+        master_keys = parse_master_keys(read_credential(master) if master else None)
         self.authenticator = Authenticator(
             engine,
             kv,
@@ -98,7 +98,7 @@ class IdentityServices:
             on_invalidate=self._forget_secrets,
         )
         self.changes = Changes(engine, self.authenticator.changed)
-        self.vault = Vault(self.changes, self.vault_keys)
+        self.vault = Vault(self.changes, master_keys)
         self.platform_credentials = PlatformCredentials(
             self.vault, engine, settings.identity.platform_tenant, referenced_credentials(settings)
         )
