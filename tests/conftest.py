@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agentdeck.settings import Settings, load_settings
+from agentdeck.settings import DatabaseSettings, Settings, load_settings
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -58,6 +58,14 @@ async def fresh_postgres(postgres_url: str) -> AsyncIterator[dict[str, str]]:
         await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
         await conn.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_settings(request: pytest.FixtureRequest) -> DatabaseSettings:
+    """Settings for an empty database: a new SQLite file, or a new PostgreSQL schema."""
+    if request.param == "sqlite":
+        return DatabaseSettings(url=request.getfixturevalue("sqlite_url"))
+    return DatabaseSettings(**request.getfixturevalue("fresh_postgres"))
 
 
 def free_port() -> int:

@@ -1,4 +1,5 @@
-"""Fixtures for db tests: a fresh store on SQLite, and on PostgreSQL when it is configured."""
+"""Fixtures for db tests: an engine on a fresh store (SQLite, and PostgreSQL when configured;
+`database_settings` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agentdeck.db import create_engine
 from agentdeck.settings import DatabaseSettings
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_settings(request: pytest.FixtureRequest) -> DatabaseSettings:
-    """Settings for an empty database: a new SQLite file, or a new PostgreSQL schema."""
-    if request.param == "sqlite":
-        return DatabaseSettings(url=request.getfixturevalue("sqlite_url"))
-    return DatabaseSettings(**request.getfixturevalue("fresh_postgres"))
 
 
 @pytest.fixture

@@ -173,11 +173,11 @@ async def test_an_append_rolled_back_with_its_change_leaves_no_trace(store: Asyn
 
 
 async def test_a_failed_write_is_retried_in_order_and_loses_nothing(
-    database: DatabaseSettings, caplog: pytest.LogCaptureFixture
+    database_settings: DatabaseSettings, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The store has no tables yet: writes fail, the queue holds its events, and once the
     store is migrated every event of every tenant is written in the order it was added."""
-    engine = create_engine(database)
+    engine = create_engine(database_settings)
     queue = AuditQueue(engine, max_queue=100)
     try:
         await queue.start()

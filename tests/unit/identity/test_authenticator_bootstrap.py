@@ -25,9 +25,9 @@ REPLICAS = 4
 
 
 @pytest.fixture
-async def engines(database: DatabaseSettings) -> AsyncIterator[list[AsyncEngine]]:
+async def engines(database_settings: DatabaseSettings) -> AsyncIterator[list[AsyncEngine]]:
     """One engine per replica on the same migrated store."""
-    made = [create_engine(database) for _ in range(REPLICAS)]
+    made = [create_engine(database_settings) for _ in range(REPLICAS)]
     await migrate(made[0])
     yield made
     for engine in made:

@@ -72,9 +72,9 @@ class Store:
 
 
 @pytest.fixture
-async def store(database: DatabaseSettings) -> AsyncIterator[Store]:
+async def store(database_settings: DatabaseSettings) -> AsyncIterator[Store]:
     """A migrated store with the owner key installed, counting grant reads by key."""
-    engine = create_engine(database)
+    engine = create_engine(database_settings)
     await migrate(engine)
     init = await initialize(Changes(engine), BootstrapSettings(), "test", OWNER_KEY)
     reads: list[str] = []

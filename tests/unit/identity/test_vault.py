@@ -34,9 +34,9 @@ class World:
 
 
 @pytest.fixture
-async def world(database: DatabaseSettings) -> AsyncIterator[World]:
+async def world(database_settings: DatabaseSettings) -> AsyncIterator[World]:
     """Two tenants in a migrated store."""
-    engine = create_engine(database)
+    engine = create_engine(database_settings)
     await migrate(engine)
     changes = Changes(engine)
     directory = Directory(changes)
