@@ -56,4 +56,11 @@ class LimitsSettings(_Section):
     )
     spend_queue_max: int = Field(default=10_000, ge=1)
     spend_flush_interval_s: float = Field(default=0.5, gt=0)
+    reservation_hold_s: int = Field(
+        default=1800,
+        ge=1,
+        description="a budget reservation is counted for at least this long (and at most "
+        "twice it): longer than the longest call; what a crashed process reserved frees itself "
+        "after twice it",
+    )
     audit_queue_max: int = Field(default=10_000, ge=1)

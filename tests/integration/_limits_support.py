@@ -19,6 +19,8 @@ import httpx
 import redis
 from multidict import CIMultiDictProxy
 
+from agentdeck.kv import MemoryKV
+from agentdeck.limits.service import Budget, BudgetLedger, Scope
 from tests.integration._support import (
     AGENTDECK,
     LIVE,
@@ -158,10 +160,13 @@ async def post_json(http: aiohttp.ClientSession, url: str, body: dict[str, Any])
         return Reply(response.status, response.headers, await response.json())
 
 
-def budget_keys(tenant_id: str) -> tuple[str, str]:
-    """The Redis keys of a tenant's total budget (kv prefix included): spent, reserved."""
-    base = f"agentdeck:budget:tenant:{tenant_id}:total:all"
-    return f"{base}:spent", f"{base}:reserved"
+def budget_keys(tenant_id: str) -> list[str]:
+    """The Redis keys of a tenant's total budget now (kv prefix included): spent, then what is
+    reserved in the current and the previous hold period (the servers' default hold)."""
+    ledger, now = BudgetLedger(MemoryKV()), time.time()
+    budget = Budget(Scope("tenant", tenant_id), 1, "total")
+    keys = [ledger.spent_key(budget, now), *ledger.reserved_keys(budget, now)]
+    return [f"agentdeck:{key}" for key in keys]
 
 
 @dataclass
@@ -186,8 +191,8 @@ class BudgetMonitor:
             client.close()
 
     def _read(self, client: redis.Redis) -> tuple[int, int]:
-        spent, reserved = client.mget(budget_keys(self.tenant_id))
-        return int(spent or 0), int(reserved or 0)
+        spent, *reserved = client.mget(budget_keys(self.tenant_id))
+        return int(spent or 0), sum(int(held or 0) for held in reserved)
 
     def _run(self) -> None:
         client = redis.Redis.from_url(self.url)

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 from agentdeck.cli import main
 from agentdeck.errors import BudgetExceededError
-from agentdeck.limits import service
 from agentdeck.limits.service import Budget, BudgetLedger, BudgetReservation
 
 
@@ -23,14 +22,13 @@ async def check_then_charge(
 ) -> BudgetReservation:
     """Admit while spent < limit; reserve nothing (the settlement adds the actual cost)."""
     now = self._clock()
-    keys = [key for budget in budgets for key in self.keys(budget, now)]
     for budget in budgets:
-        spent_key, _ = self.keys(budget, now)
-        spent = int(await self._kv.get(spent_key) or 0)
+        spent = int(await self._kv.get(self.spent_key(budget, now)) or 0)
         if spent >= budget.limit_micros:
             raise BudgetExceededError(f"naive: {spent} of {budget.limit_micros} spent")
-    ttl_ms = max((service.period_ttl_ms(b) for b in budgets), default=0)
-    return BudgetReservation(self, budgets, keys, 0, ttl_ms)
+    reservation, _ = self.prepare(budgets, 0, now)
+    await self._kv.set(reservation.keys[0], b"0", ttl_s=3600)  # its pending marker
+    return reservation
 
 
 BudgetLedger.reserve = check_then_charge  # type: ignore[method-assign]

@@ -20,6 +20,8 @@ from agentdeck.settings import CacheSettings
 
 log = logging.getLogger(__name__)
 _IGNORED = ("stream", "stream_options", "user", "metadata", "cache")
+
+
 def cache_key(kind: str, tenant: str, body: JSON) -> str:
     """The kv key of a request's answer."""
     normalized = {k: v for k, v in body.items() if k not in _IGNORED}

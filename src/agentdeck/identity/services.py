@@ -105,7 +105,9 @@ class IdentityServices:
         self.directory = Directory(self.changes)
         self.access = AccessAdmin(self.changes, settings.identity.key_env)
         self.engine = engine
-        self.ledger = BudgetLedger(kv, on_threshold=self._threshold)
+        self.ledger = BudgetLedger(
+            kv, on_threshold=self._threshold, hold_s=limits.reservation_hold_s
+        )
         self.spend = SpendLedger(
             engine,
             limits.spend_queue_max,

@@ -1,4 +1,4 @@
-"""In-process `KV` backend: exact for one process, bounded in size, no I/O."""
+"""In-process `KV` backend: exact for one process, cached values bounded in number, no I/O."""
 
 from __future__ import annotations
 
@@ -16,54 +16,92 @@ _SUBSCRIBER_QUEUE = 1024
 
 
 class MemoryKV:
-    """Keys with optional expiry in an LRU-bounded dict; scripts run without awaiting, so atomic."""
+    """Keys with optional expiry; scripts run without awaiting, so atomic.
+
+    Two stores share one key space. Values stored with `set` (cached answers, breaker state)
+    live in an LRU-bounded dict. Counters written by scripts and `incr` (rate limits, budgets,
+    reservations) are never evicted, since losing one would forget what was spent: they only
+    expire, and expired ones are swept every few thousand writes.
+    """
 
     backend = "memory"
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self._max_entries = max_entries
         self._data: OrderedDict[str, tuple[bytes, float | None]] = OrderedDict()
+        self._counters: dict[str, tuple[bytes, float | None]] = {}
+        self._counter_writes = 0
         self._subscribers: dict[str, set[asyncio.Queue[bytes]]] = {}
         self.evictions = 0
         self.dropped_messages = 0
 
-    # LocalState, for scripts and the async API alike
-    def read(self, key: str) -> bytes | None:
-        """The live value of `key`."""
+    def _entry(self, key: str) -> tuple[bytes, float | None] | None:
+        entry = self._counters.get(key)
+        if entry is not None:
+            if entry[1] is not None and entry[1] <= time.monotonic():
+                del self._counters[key]
+                return None
+            return entry
         entry = self._data.get(key)
         if entry is None:
             return None
-        value, expires = entry
-        if expires is not None and expires <= time.monotonic():
+        if entry[1] is not None and entry[1] <= time.monotonic():
             del self._data[key]
             return None
         self._data.move_to_end(key)
-        return value
+        return entry
+
+    # LocalState: what scripts read and write
+    def read(self, key: str) -> bytes | None:
+        """The live value of `key`."""
+        entry = self._entry(key)
+        return None if entry is None else entry[0]
 
     def write(self, key: str, value: bytes, ttl_ms: int | None) -> None:
-        """Store `key`, evicting the least recently used entries past the bound."""
+        """Store a counter: kept until it expires or is removed, never evicted."""
         expires = time.monotonic() + ttl_ms / 1000 if ttl_ms is not None else None
+        self._counters[key] = (value, expires)
+        if self._data:
+            self._data.pop(key, None)
+        self._counter_writes += 1
+        if self._counter_writes % 4096 == 0:
+            self._sweep_counters()
+
+    def _sweep_counters(self) -> None:
+        now = time.monotonic()
+        expired = [k for k, (_, exp) in self._counters.items() if exp is not None and exp <= now]
+        for key in expired:
+            del self._counters[key]
+
+    def ttl_ms(self, key: str) -> int:
+        """Milliseconds left, -1 without expiry, -2 when absent."""
+        entry = self._entry(key)
+        if entry is None:
+            return -2
+        if entry[1] is None:
+            return -1
+        return max(0, int((entry[1] - time.monotonic()) * 1000))
+
+    def remove(self, key: str) -> bool:
+        """Delete `key`."""
+        if self._entry(key) is None:
+            return False
+        self._counters.pop(key, None)
+        self._data.pop(key, None)
+        return True
+
+    def _store(self, key: str, value: bytes, ttl_ms: int | None) -> None:
+        """Store a value, evicting the least recently used values past the bound."""
+        expires = time.monotonic() + ttl_ms / 1000 if ttl_ms is not None else None
+        self._counters.pop(key, None)
         self._data[key] = (value, expires)
         self._data.move_to_end(key)
         while len(self._data) > self._max_entries:
             self._data.popitem(last=False)
             self.evictions += 1
 
-    def ttl_ms(self, key: str) -> int:
-        """Milliseconds left, -1 without expiry, -2 when absent."""
-        if self.read(key) is None:
-            return -2
-        expires = self._data[key][1]
-        if expires is None:
-            return -1
-        return max(0, int((expires - time.monotonic()) * 1000))
-
-    def remove(self, key: str) -> bool:
-        """Delete `key`."""
-        return self.read(key) is not None and self._data.pop(key, None) is not None
-
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._data) + len(self._counters)
 
     # KV
     async def get(self, key: str) -> bytes | None:
@@ -72,7 +110,7 @@ class MemoryKV:
 
     async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
         """Store `value` under `key`."""
-        self.write(key, value, _ms(ttl_s))
+        self._store(key, value, _ms(ttl_s))
 
     async def delete(self, key: str) -> bool:
         """Remove `key`."""

@@ -61,48 +61,54 @@ Returns [1, 0, 0], or [0, index of the first counter over (1-based), its count].
 
 
 def _reserve(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) -> list[int]:
-    amount, ttl_ms = _int(args[0]), _int(args[1])
-    limits = [_int(a) for a in args[2:]]
-    pairs = [(keys[i], keys[i + 1]) for i in range(0, len(keys), 2)]
-    for index, ((spent_key, reserved_key), limit) in enumerate(zip(pairs, limits, strict=True)):
-        used = _read(state, spent_key) + _read(state, reserved_key)
+    amount, hold_ms, pending_ms = _int(args[0]), _int(args[1]), _int(args[2])
+    limits = [_int(a) for a in args[3:]]
+    triples = [keys[i : i + 3] for i in range(1, len(keys), 3)]
+    for index, (triple, limit) in enumerate(zip(triples, limits, strict=True)):
+        used = sum(_read(state, key) for key in triple)
         if used + amount > limit:
             return [0, index + 1, used]
-    for _, reserved_key in pairs:
-        _write(state, reserved_key, _read(state, reserved_key) + amount, ttl_ms)
+    for _, reserved_key, _ in triples:
+        _write(state, reserved_key, _read(state, reserved_key) + amount, hold_ms)
+    state.write(keys[0], str(amount).encode(), pending_ms)
     return [1, 0, 0]
 
 
 RESERVE = Script(
     name="limits_reserve",
     lua="""
-local amount, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
-local n = #KEYS / 2
+local amount, hold, pending = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local n = (#KEYS - 1) / 3
 for i = 1, n do
-  local used = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
-             + tonumber(redis.call('GET', KEYS[2 * i]) or '0')
-  if used + amount > tonumber(ARGV[i + 2]) then return {0, i, used} end
+  local used = 0
+  for k = 3 * i - 1, 3 * i + 1 do used = used + tonumber(redis.call('GET', KEYS[k]) or '0') end
+  if used + amount > tonumber(ARGV[i + 3]) then return {0, i, used} end
 end
 for i = 1, n do
-  redis.call('INCRBY', KEYS[2 * i], amount)
-  if ttl > 0 and redis.call('PTTL', KEYS[2 * i]) == -1 then
-    redis.call('PEXPIRE', KEYS[2 * i], ttl)
-  end
+  redis.call('INCRBY', KEYS[3 * i], amount)
+  if redis.call('PTTL', KEYS[3 * i]) == -1 then redis.call('PEXPIRE', KEYS[3 * i], hold) end
 end
+redis.call('SET', KEYS[1], amount, 'PX', pending)
 return {1, 0, 0}
 """,
     local=_reserve,
 )
-"""KEYS are (spent, reserved) pairs, one per budget. If spent + reserved + amount stays within
-every limit, add `amount` to each reserved counter: [1, 0, 0]; else [0, index, used]."""
+"""KEYS are the reservation's pending marker, then per budget (spent, reserved in this hold
+period, reserved in the previous one). If spent + reserved + amount stays within every limit
+(ARGV[4..]), add `amount` to each current reserved counter (expiring after ARGV[2] ms) and set
+the marker (ARGV[3] ms): [1, 0, 0]; else nothing changes: [0, index, used]."""
 
 
 def _settle(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) -> list[int]:
-    reserved_amount, actual, ttl_ms = _int(args[0]), _int(args[1]), _int(args[2])
+    amount, actual, ttl_ms = _int(args[0]), _int(args[1]), _int(args[2])
+    if not state.remove(keys[0]):
+        return []
     spent_after = []
-    for i in range(0, len(keys), 2):
+    for i in range(1, len(keys), 2):
         spent_key, reserved_key = keys[i], keys[i + 1]
-        _write(state, reserved_key, max(0, _read(state, reserved_key) - reserved_amount), ttl_ms)
+        held = state.read(reserved_key)
+        if held is not None:
+            _write(state, reserved_key, max(0, int(held) - amount), 0)
         spent = _read(state, spent_key) + actual
         if actual:
             _write(state, spent_key, spent, ttl_ms)
@@ -113,15 +119,16 @@ def _settle(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) -
 SETTLE = Script(
     name="limits_settle",
     lua="""
-local reserved, actual, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if redis.call('DEL', KEYS[1]) == 0 then return {} end
+local amount, actual, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local spent = {}
-for i = 1, #KEYS, 2 do
-  local left = tonumber(redis.call('GET', KEYS[i + 1]) or '0') - reserved
-  if left < 0 then left = 0 end
-  local keep = redis.call('PTTL', KEYS[i + 1])
-  if keep > 0 then redis.call('SET', KEYS[i + 1], left, 'PX', keep)
-  elseif ttl > 0 then redis.call('SET', KEYS[i + 1], left, 'PX', ttl)
-  else redis.call('SET', KEYS[i + 1], left) end
+for i = 2, #KEYS, 2 do
+  local held = redis.call('GET', KEYS[i + 1])
+  if held then
+    local left = tonumber(held) - amount
+    if left < 0 then left = 0 end
+    redis.call('SET', KEYS[i + 1], left, 'KEEPTTL')
+  end
   if actual > 0 then
     spent[#spent + 1] = redis.call('INCRBY', KEYS[i], actual)
     if ttl > 0 and redis.call('PTTL', KEYS[i]) == -1 then redis.call('PEXPIRE', KEYS[i], ttl) end
@@ -133,8 +140,10 @@ return spent
 """,
     local=_settle,
 )
-"""For each (spent, reserved) pair: take the reservation back and add the actual cost.
-Returns each budget's spent amount afterwards."""
+"""Settle once: KEYS[1] is the reservation's pending marker; without it (settled before, or
+older than its marker) nothing changes and the answer is []. Otherwise, for each (spent,
+reserved) pair, take the reservation back (a reserved counter that already expired is left
+absent) and add the actual cost; returns each budget's spent amount afterwards."""
 
 
 def _raise_to(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) -> int:

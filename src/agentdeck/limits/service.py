@@ -10,14 +10,17 @@ changes.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
-from agentdeck.errors import BudgetExceededError, RateLimitedError
+from agentdeck.errors import BudgetExceededError, RateLimitedError, ServiceUnavailableError
 from agentdeck.kv import KV
 from agentdeck.limits.scripts import ADMIT, RESERVE, SETTLE
 
@@ -26,6 +29,10 @@ _UNBOUNDED = 2**62
 Unit = Literal["requests", "tokens"]
 Period = Literal["day", "month", "total"]
 _PERIOD_TTL_MS = {"day": 2 * 86_400_000, "month": 33 * 86_400_000, "total": 0}
+_PENDING_TTL_MS = 86_400_000  # a settlement later than this after its reservation is dropped
+SETTLE_RETRY_PAUSES_S = (0.05, 0.25, 1.0, 4.0)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +145,7 @@ class BudgetReservation:
 
     ledger: BudgetLedger
     budgets: Sequence[Budget]
-    keys: list[str]
+    keys: list[str]  # the pending marker, then (spent, reserved) per budget
     amount: int
     ttl_ms: int
     done: bool = field(default=False)
@@ -161,18 +168,32 @@ class BudgetReservation:
 
 
 class BudgetLedger:
-    """Reserves and settles against budgets."""
+    """Reserves and settles against budgets.
+
+    Reserved amounts are counted per hold period of `hold_s` seconds and a reservation weighs
+    on its own period and the next: a call of up to `hold_s` is always covered, and what a
+    process that died mid-call had reserved is free again after at most twice `hold_s`. Each
+    reservation has a pending marker that its settlement removes, so a settlement whose answer
+    was lost can be sent again without counting twice.
+    """
 
     def __init__(
         self,
         kv: KV,
         clock: Callable[[], float] = time.time,
         on_threshold: Callable[[Budget, int], None] | None = None,
+        hold_s: int = 1800,
+        retry_pauses_s: Sequence[float] = SETTLE_RETRY_PAUSES_S,
     ) -> None:
         self._kv = kv
         self._clock = clock
         self._on_threshold = on_threshold
-        self._keys: dict[tuple[Scope, str, int], tuple[str, str]] = {}
+        self._hold_s = hold_s
+        self._hold_ms = 2 * hold_s * 1000 + 60_000
+        self._retry_pauses_s = retry_pauses_s
+        self._keys: dict[tuple[Scope, str, int], str] = {}
+        self._ids = itertools.count()
+        self._prefix = f"budget:pending:{os.urandom(6).hex()}:"
         self._orphans: set[asyncio.Future[None]] = set()
 
     @property
@@ -180,30 +201,50 @@ class BudgetLedger:
         """Whether kv calls complete without suspending (the in-process backend)."""
         return self._kv.backend == "memory"
 
-    def keys(self, budget: Budget, now: float) -> tuple[str, str]:
-        """The (spent, reserved) counters of a budget's current period (cached per hour:
-        formatting the period tag costs more than the rest of a reservation)."""
+    def spent_key(self, budget: Budget, now: float) -> str:
+        """The spent counter of a budget's current period (cached per hour: formatting the
+        period tag costs more than the rest of a reservation)."""
         cache_key = (budget.scope, budget.period, int(now // 3600))
         found = self._keys.get(cache_key)
         if found is None:
             tag = _period_tag(budget.period, now)
-            base = f"budget:{budget.scope.key}:{budget.period}:{tag}"
-            found = (f"{base}:spent", f"{base}:reserved")
+            found = f"budget:{budget.scope.key}:{budget.period}:{tag}:spent"
             if len(self._keys) > 10_000:
                 self._keys.clear()
             self._keys[cache_key] = found
         return found
 
+    def reserved_keys(self, budget: Budget, now: float) -> tuple[str, str]:
+        """The reserved counters of the current and the previous hold period."""
+        hold = int(now // self._hold_s)
+        base = f"budget:{budget.scope.key}:{budget.period}:reserved:"
+        return f"{base}{hold}", f"{base}{hold - 1}"
+
+    def prepare(
+        self, budgets: Sequence[Budget], amount_micros: int, now: float
+    ) -> tuple[BudgetReservation, list[str]]:
+        """A reservation of `amount_micros` under `budgets` (not yet made) and the keys its
+        RESERVE script takes."""
+        pending = f"{self._prefix}{next(self._ids)}"
+        reserve_keys, settle_keys = [pending], [pending]
+        for budget in budgets:
+            spent = self.spent_key(budget, now)
+            current, previous = self.reserved_keys(budget, now)
+            reserve_keys += (spent, current, previous)
+            settle_keys += (spent, current)
+        ttl_ms = max((_PERIOD_TTL_MS[b.period] for b in budgets), default=0)
+        reservation = BudgetReservation(self, budgets, settle_keys, amount_micros, ttl_ms)
+        return reservation, reserve_keys
+
     async def reserve(self, budgets: Sequence[Budget], amount_micros: int) -> BudgetReservation:
         """Reserve `amount_micros` under every budget, or raise BudgetExceededError."""
-        now = self._clock()
-        keys = [key for budget in budgets for key in self.keys(budget, now)]
-        ttl_ms = max((_PERIOD_TTL_MS[b.period] for b in budgets), default=0)
-        reservation = BudgetReservation(self, budgets, keys, amount_micros, ttl_ms)
         if not budgets:
-            return reservation
+            return BudgetReservation(self, budgets, [], amount_micros, 0)
+        reservation, keys = self.prepare(budgets, amount_micros, self._clock())
         script = self._kv.run(
-            RESERVE, keys, [amount_micros, ttl_ms, *(b.limit_micros for b in budgets)]
+            RESERVE,
+            keys,
+            [amount_micros, self._hold_ms, _PENDING_TTL_MS, *(b.limit_micros for b in budgets)],
         )
         if self._kv.backend == "memory":
             # Runs and answers without suspending: no cancellation can come in between.
@@ -234,20 +275,37 @@ class BudgetLedger:
         task.add_done_callback(self._orphans.discard)
 
     async def finish(self, reservation: BudgetReservation, actual_micros: int) -> None:
-        """Take a reservation back and record the actual cost."""
+        """Take a reservation back and record the actual cost. When shared state does not
+        answer, the settlement is sent again (it counts once); after the last attempt the
+        reservation is left to expire with its hold period, and the spend ledger still has
+        the cost (counters are raised from it on the next start)."""
         if not reservation.keys:
             return
-        spent_after = await self._kv.run(
-            SETTLE, reservation.keys, [reservation.amount, actual_micros, reservation.ttl_ms]
-        )
+        args = [reservation.amount, actual_micros, reservation.ttl_ms]
+        for pause in (*self._retry_pauses_s, None):
+            try:
+                spent_after = await self._kv.run(SETTLE, reservation.keys, args)
+                break
+            except ServiceUnavailableError as exc:
+                if pause is None:
+                    log.warning(
+                        "could not settle a budget reservation of %d micro-dollars (%s); it "
+                        "expires within %d s",
+                        reservation.amount,
+                        exc.message,
+                        2 * self._hold_s,
+                    )
+                    return
+                await asyncio.sleep(pause)
         if self._on_threshold is not None and actual_micros:
             assert isinstance(spent_after, list)
-            for budget, spent in zip(reservation.budgets, spent_after, strict=True):
+            for budget, spent in zip(reservation.budgets, spent_after, strict=False):
                 if budget.crossed(int(spent) - actual_micros, int(spent)):
                     self._on_threshold(budget, int(spent))
 
     async def usage(self, budget: Budget) -> tuple[int, int]:
         """(spent, reserved) micro-dollars of a budget's current period."""
-        spent_key, reserved_key = self.keys(budget, self._clock())
-        spent, reserved = await self._kv.get(spent_key), await self._kv.get(reserved_key)
-        return int(spent or 0), int(reserved or 0)
+        now = self._clock()
+        spent = int(await self._kv.get(self.spent_key(budget, now)) or 0)
+        reserved = [int(await self._kv.get(key) or 0) for key in self.reserved_keys(budget, now)]
+        return spent, sum(reserved)

@@ -192,7 +192,7 @@ async def reconcile(
                 query = query.where(spend_ledger.c.at >= start)
             total = int(await conn.scalar(query) or 0)
             budget = budget_of(rule)
-            spent_key, _ = ledger.keys(budget, now)
+            spent_key = ledger.spent_key(budget, now)
             if total and await kv.run(RAISE_TO, [spent_key], [total, period_ttl_ms(budget)]):
                 raised += 1
     return raised

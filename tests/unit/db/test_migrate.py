@@ -25,6 +25,7 @@ async def table_names(engine: AsyncEngine) -> set[str]:
 def test_head_revision_is_the_newest_migration() -> None:
     assert head_revision() == "0002"
 
+
 # Every table the code queries (its metadata) and nothing else, besides Alembic's own.
 EVERY_TABLE = {*metadata.tables, "alembic_version"}
 

@@ -84,10 +84,14 @@ async def test_admin_api_refuses_bad_calls(
 
 async def test_a_viewer_may_not_switch(admin_client: Any) -> None:
     user = await admin_client.post("/api/v1/users", json={"name": "vera"}, headers=AUTH)
-    await admin_client.post("/api/v1/role-bindings", headers=AUTH,
-                            json={"principal_id": user.json()["id"], "role": "viewer"})
-    made = await admin_client.post("/api/v1/keys", headers=AUTH,
-                                   json={"principal_id": user.json()["id"]})
+    await admin_client.post(
+        "/api/v1/role-bindings",
+        headers=AUTH,
+        json={"principal_id": user.json()["id"], "role": "viewer"},
+    )
+    made = await admin_client.post(
+        "/api/v1/keys", headers=AUTH, json={"principal_id": user.json()["id"]}
+    )
     viewer = {"authorization": f"Bearer {made.json()['key']}"}
     response = await admin_client.get("/api/v1/gateway/switches", headers=viewer)
     assert response.status_code == 403

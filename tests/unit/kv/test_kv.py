@@ -125,12 +125,12 @@ async def test_ping(kv: KV) -> None:
     assert await kv.ping() is True
 
 
-def test_create_kv_without_url_is_memory_with_the_configured_bound() -> None:
+async def test_create_kv_without_url_is_memory_with_the_configured_bound() -> None:
     store = create_kv(KVSettings(cache_max_entries=7))
     assert isinstance(store, MemoryKV)
     assert store.backend == "memory"
     for index in range(10):
-        store.write(f"k{index}", b"v", None)
+        await store.set(f"k{index}", b"v")
     assert len(store) == 7
     assert store.evictions == 3
 

@@ -1,4 +1,5 @@
-"""What only the in-process backend has: an LRU bound with an eviction count, PTTL-like ttl_ms."""
+"""What only the in-process backend has: an LRU bound on cached values with an eviction count,
+counters that are never evicted, PTTL-like ttl_ms."""
 
 from __future__ import annotations
 
@@ -34,17 +35,41 @@ async def test_reading_a_key_refreshes_its_recency() -> None:
     assert [await store.get(key) for key in ("a", "c", "d")] == [b"1", b"3", b"4"]
 
 
-async def test_overwriting_and_incr_refresh_recency_without_evicting() -> None:
+async def test_overwriting_refreshes_recency_without_evicting() -> None:
     store = MemoryKV(max_entries=2)
     await store.set("a", b"1")
     await store.set("b", b"2")
     await store.set("a", b"again")  # overwrite: no eviction, a becomes most recent
     assert store.evictions == 0
-    assert await store.incr("b") == 3  # b most recent now
     await store.set("c", b"3")
     assert store.evictions == 1
-    assert await store.get("a") is None
-    assert (await store.get("b"), await store.get("c")) == (b"3", b"3")
+    assert await store.get("b") is None
+    assert (await store.get("a"), await store.get("c")) == (b"again", b"3")
+
+
+async def test_counters_are_never_evicted_by_cached_values() -> None:
+    store = MemoryKV(max_entries=2)
+    assert await store.incr("spent", 5) == 5
+    await store.set("b", b"2")
+    assert await store.incr("b") == 3  # a value counted on becomes a counter
+    for index in range(10):
+        await store.set(f"cached{index}", b"x")
+    assert store.evictions == 8
+    assert (await store.get("spent"), await store.get("b")) == (b"5", b"3")
+    await store.set("b", b"cached again")  # and a value stored again is evictable
+    await store.set("more", b"x")
+    await store.set("more2", b"x")
+    assert await store.get("b") is None
+
+
+async def test_expired_counters_are_swept_without_being_read() -> None:
+    store = MemoryKV()
+    for index in range(100):
+        await store.incr(f"short{index}", ttl_s=0.01)
+    await asyncio.sleep(0.05)
+    for _ in range(4096):
+        await store.incr("busy")
+    assert len(store) == 1
 
 
 async def test_ttl_ms_follows_redis_pttl_conventions() -> None:

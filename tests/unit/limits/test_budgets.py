@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from agentdeck.errors import BudgetExceededError
+from agentdeck.errors import BudgetExceededError, ServiceUnavailableError
 from agentdeck.kv import KV
+from agentdeck.limits.scripts import SETTLE
 from agentdeck.limits.service import Budget, BudgetLedger, Scope
 
 TENANT = Scope("tenant", "t1")
@@ -47,6 +48,78 @@ async def test_periods_have_their_own_counters(kv: KV) -> None:
         await ledger.reserve([daily], 1)
     now[0] += 86_400  # the next day
     await (await ledger.reserve([daily], 100)).settle(100)
+
+
+class LosingReplies:
+    """A kv whose first `lose` settlements answer with an outage: after running, as when the
+    reply of a shared store is lost on the way back, or (`reach=False`) without running."""
+
+    def __init__(self, kv: KV, lose: int, reach: bool = True) -> None:
+        self._kv, self.lose, self.reach, self.backend = kv, lose, reach, kv.backend
+
+    async def run(self, script: Any, keys: Any, args: Any) -> Any:
+        if script is SETTLE and self.lose and not self.reach:
+            self.lose -= 1
+            raise ServiceUnavailableError("shared state (Redis) did not answer")
+        result = await self._kv.run(script, keys, args)
+        if script is SETTLE and self.lose:
+            self.lose -= 1
+            raise ServiceUnavailableError("shared state (Redis) did not answer")
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._kv, name)
+
+
+async def test_a_settlement_whose_answer_was_lost_is_retried_and_counts_once(kv: KV) -> None:
+    flaky = LosingReplies(kv, lose=2)
+    ledger = BudgetLedger(flaky, lambda: 1_795_000_000.0, retry_pauses_s=(0, 0))  # type: ignore[arg-type]
+    budget = Budget(TENANT, 10_000, "day")
+    reservation = await ledger.reserve([budget], 6_000)
+    await reservation.settle(2_000)
+    assert flaky.lose == 0  # both lost answers were retried
+    assert await ledger.usage(budget) == (2_000, 0)
+    await ledger.finish(reservation, 2_000)  # sent again by hand: still counted once
+    assert await ledger.usage(budget) == (2_000, 0)
+
+
+async def test_a_settlement_that_never_gets_through_leaves_the_hold_to_expire(kv: KV) -> None:
+    flaky = LosingReplies(kv, lose=2, reach=False)  # more outages than attempts
+    now = [1_795_000_000.0]
+    ledger = BudgetLedger(flaky, lambda: now[0], hold_s=600, retry_pauses_s=(0,))  # type: ignore[arg-type]
+    budget = Budget(TENANT, 10_000, "day")
+    reservation = await ledger.reserve([budget], 6_000)
+    await reservation.settle(3_000)  # gives up without raising: the call itself succeeded
+    assert flaky.lose == 0
+    assert await ledger.usage(budget) == (0, 6_000)  # still held, as if its process had died
+    now[0] += 1_200
+    assert await ledger.usage(budget) == (0, 0)
+
+
+async def test_a_dead_process_reservation_frees_itself_after_two_holds(kv: KV) -> None:
+    now = [1_795_000_000.0 - 1_795_000_000.0 % 600 + 599]  # the last second of a hold period
+    ledger = BudgetLedger(kv, lambda: now[0], hold_s=600)
+    budget = Budget(TENANT, 10_000, "day")
+    await ledger.reserve([budget], 6_000)  # never settled: its process died
+    for later in (0, 1, 598):  # still covered a whole hold period (600 s) later
+        now[0] += later
+        with pytest.raises(BudgetExceededError):
+            await ledger.reserve([budget], 5_000)
+    now[0] += 2  # in the second period after its own: the abandoned reservation is gone
+    assert await ledger.usage(budget) == (0, 0)
+    await (await ledger.reserve([budget], 10_000)).release()
+
+
+async def test_a_late_settlement_still_records_the_spend_once(kv: KV) -> None:
+    now = [1_795_000_000.0]
+    ledger = BudgetLedger(kv, lambda: now[0], hold_s=600)
+    budget = Budget(TENANT, 10_000, "day")
+    reservation = await ledger.reserve([budget], 6_000)
+    now[0] += 1_500  # a call longer than its hold (still within the day)
+    await reservation.settle(4_000)
+    assert await ledger.usage(budget) == (4_000, 0)
+    await ledger.finish(reservation, 4_000)
+    assert await ledger.usage(budget) == (4_000, 0)
 
 
 class NaiveLedger:
