@@ -8,7 +8,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
-from agentdeck.api.deps import BIGINT_MAX, Body, Caller, Services, actor, deny, require
+from agentdeck.api.deps import (
+    BIGINT_MAX,
+    ApiServices,
+    Body,
+    Caller,
+    Services,
+    actor,
+    deny,
+    require,
+)
+from agentdeck.errors import NotFoundError
 from agentdeck.identity.grants import Grant
 from agentdeck.limits.policy import LimitRule, budget_of
 
@@ -57,6 +67,21 @@ def _may_manage_keys(request: Request, grant: Grant, principal_id: str) -> None:
     raise deny(request, grant, "keys:manage")
 
 
+async def _key_to_manage(
+    request: Request, grant: Grant, svc: ApiServices, key_id: str
+) -> dict[str, Any]:
+    """A key the caller may see and change. Without `keys:manage`, a key of someone else and
+    a key that does not exist both answer 403: ids are not revealed to the curious."""
+    try:
+        found = await svc.access.key(grant.tenant_id, key_id)
+    except NotFoundError:
+        if grant.access.allows("keys:manage"):
+            raise
+        raise deny(request, grant, "keys:manage") from None
+    _may_manage_keys(request, grant, found["principal_id"])
+    return found
+
+
 @router.get("/keys", summary="List keys (never the keys themselves)")
 async def list_keys(grant: Caller, svc: Services) -> list[dict[str, Any]]:
     """All keys of the tenant with `keys:manage`; one's own keys otherwise."""
@@ -84,9 +109,7 @@ async def create_key(request: Request, body: NewKey, grant: Caller, svc: Service
 @router.get("/keys/{key_id}", summary="One key")
 async def get_key(request: Request, key_id: str, grant: Caller, svc: Services) -> Any:
     """A key's record."""
-    found = await svc.access.key(grant.tenant_id, key_id)
-    _may_manage_keys(request, grant, found["principal_id"])
-    return found
+    return await _key_to_manage(request, grant, svc, key_id)
 
 
 @router.post("/keys/{key_id}/rotate", status_code=201, summary="Rotate a key with an overlap")
@@ -94,8 +117,7 @@ async def rotate_key(
     request: Request, key_id: str, body: Rotation, grant: Caller, svc: Services
 ) -> Any:
     """A new key; the old one expires after `overlap_s` seconds."""
-    found = await svc.access.key(grant.tenant_id, key_id)
-    _may_manage_keys(request, grant, found["principal_id"])
+    await _key_to_manage(request, grant, svc, key_id)
     record, key = await svc.access.rotate_key(actor(request, grant), key_id, body.overlap_s)
     return {**record, "key": key}
 
@@ -103,8 +125,7 @@ async def rotate_key(
 @router.delete("/keys/{key_id}", summary="Revoke a key")
 async def revoke_key(request: Request, key_id: str, grant: Caller, svc: Services) -> Any:
     """Revoked on every replica within seconds."""
-    found = await svc.access.key(grant.tenant_id, key_id)
-    _may_manage_keys(request, grant, found["principal_id"])
+    await _key_to_manage(request, grant, svc, key_id)
     return await svc.access.revoke_key(actor(request, grant), key_id)
 
 

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
-from agentdeck.api.deps import Body, Caller, Services, actor, deny, require
+from agentdeck.api.deps import ApiServices, Body, Caller, Services, actor, deny, require
+from agentdeck.errors import ConflictError
 from agentdeck.identity.grants import Grant
 from agentdeck.identity.rbac import PERMISSIONS
 
@@ -183,8 +184,26 @@ async def get_principal(principal_id: str, grant: Reader, svc: Services) -> dict
 async def change_principal(
     request: Request, principal_id: str, body: PrincipalChange, grant: Manager, svc: Services
 ) -> Any:
-    """Disabling stops every key of the principal on every replica within seconds."""
+    """Disabling stops every key of the principal on every replica within seconds. Only a
+    caller who holds every permission of the principal may change it (an admin cannot disable
+    an owner), and nobody can disable themselves."""
+    if principal_id == grant.principal_id:
+        raise ConflictError("you cannot disable or enable yourself; ask another owner or admin")
+    await svc.directory.principal(grant.tenant_id, principal_id)  # 404 when not in the tenant
+    _no_escalation(request, grant, await _permissions_of(svc, grant.tenant_id, principal_id))
     return await svc.directory.set_disabled(actor(request, grant), principal_id, body.disabled)
+
+
+async def _permissions_of(svc: ApiServices, tenant_id: str, principal_id: str) -> set[str]:
+    """Every permission a principal holds through any of its role bindings."""
+    roles = {row["name"]: row["permissions"] for row in await svc.access.list_roles(tenant_id)}
+    bindings = await svc.access.list_bindings(tenant_id)
+    return {
+        permission
+        for binding in bindings
+        if binding["principal_id"] == principal_id
+        for permission in roles.get(binding["role"], ())
+    }
 
 
 @router.get("/roles", summary="List built-in and custom roles")
@@ -229,5 +248,14 @@ async def bind_role(request: Request, body: NewBinding, grant: RoleManager, svc:
 
 @router.delete("/role-bindings/{binding_id}", status_code=204, summary="Remove a role binding")
 async def unbind_role(request: Request, binding_id: str, grant: RoleManager, svc: Services) -> None:
-    """Take a role away."""
+    """Take a role away; only a caller who holds every permission of the role may (an admin
+    cannot take the owner role from an owner)."""
+    binding = next(
+        (b for b in await svc.access.list_bindings(grant.tenant_id) if b["id"] == binding_id),
+        None,
+    )
+    if binding is not None:
+        known = await svc.access.list_roles(grant.tenant_id)
+        role = next((row["permissions"] for row in known if row["name"] == binding["role"]), ())
+        _no_escalation(request, grant, role)
     await svc.access.unbind(actor(request, grant), binding_id)

@@ -259,3 +259,52 @@ async def test_roles_manage_cannot_hand_out_more_than_the_caller_holds(deck: Dec
         expect=201,
     )
     assert owner_made["role"] == "owner"
+
+
+async def test_an_admin_cannot_disable_or_demote_an_owner(deck: Deck) -> None:
+    admin = await deck.member("adam", "admin")
+    owner = await deck.member("otto", "owner")
+    dev = await deck.member("dina", "developer")
+    refused = await deck.api(
+        "PATCH", f"/principals/{owner.principal_id}", admin.headers, {"disabled": True}, 403
+    )
+    assert refused["error"]["message"] == "user:adam lacks permission 'tenants:manage'"
+    bindings = await deck.api("GET", "/role-bindings")
+    owner_binding = next(b for b in bindings if b["principal_id"] == owner.principal_id)
+    await deck.api("DELETE", f"/role-bindings/{owner_binding['id']}", admin.headers, None, 403)
+    assert (await deck.chat("fake-a", owner.headers)).status_code == 200
+    # Within their own powers an admin acts as before; an owner may act on an admin.
+    await deck.api("PATCH", f"/principals/{dev.principal_id}", admin.headers, {"disabled": True})
+    assert (await deck.chat("fake-a", dev.headers)).status_code == 401
+    await deck.api("PATCH", f"/principals/{admin.principal_id}", owner.headers, {"disabled": True})
+    assert (await deck.chat("fake-a", admin.headers)).status_code == 401
+    await deck.api(
+        "DELETE", f"/role-bindings/{owner_binding['id']}", owner.headers, None, 204
+    )  # one owner may demote another
+
+
+async def test_nobody_can_disable_themselves(deck: Deck) -> None:
+    owner = await deck.member("solo", "owner")
+    refused = await deck.api(
+        "PATCH", f"/principals/{owner.principal_id}", owner.headers, {"disabled": True}, 409
+    )
+    assert "cannot disable or enable yourself" in refused["error"]["message"]
+    assert (await deck.chat("fake-a", owner.headers)).status_code == 200
+    missing = await deck.api(
+        "PATCH", "/principals/prn_nope", owner.headers, {"disabled": True}, 404
+    )
+    assert "prn_nope" in missing["error"]["message"]
+
+
+async def test_without_keys_manage_unknown_and_foreign_keys_look_the_same(deck: Deck) -> None:
+    dev = await deck.member("dora", "developer")
+    other = await deck.member("odin", "developer")
+    for key_id in (other.key_id, "key_doesnotexist"):
+        for method, path, body in (
+            ("GET", f"/keys/{key_id}", None),
+            ("POST", f"/keys/{key_id}/rotate", {}),
+            ("DELETE", f"/keys/{key_id}", None),
+        ):
+            refused = await deck.api(method, path, dev.headers, body, 403)
+            assert refused["error"]["message"] == "user:dora lacks permission 'keys:manage'"
+    await deck.api("GET", "/keys/key_doesnotexist", None, None, 404)  # an owner sees the truth
