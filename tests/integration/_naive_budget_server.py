@@ -14,13 +14,14 @@ from collections.abc import Sequence
 
 from agentdeck.cli import main
 from agentdeck.errors import BudgetExceededError
-from agentdeck.limits.service import Budget, BudgetLedger, BudgetReservation
+from agentdeck.limits.service import WINDOW_S, Budget, BudgetLedger, BudgetReservation, Counts
 
 
 async def check_then_charge(
-    self: BudgetLedger, budgets: Sequence[Budget], amount_micros: int
-) -> BudgetReservation:
-    """Admit while spent < limit; reserve nothing (the settlement adds the actual cost)."""
+    self: BudgetLedger, counts: Counts, budgets: Sequence[Budget], amount_micros: int
+) -> tuple[int, BudgetReservation]:
+    """Admit while spent < limit; reserve nothing (the settlement adds the actual cost). Rate
+    limits are not counted: the budget tests set none."""
     now = self._clock()
     for budget in budgets:
         spent = int(await self._kv.get(self.spent_key(budget, now)) or 0)
@@ -28,10 +29,10 @@ async def check_then_charge(
             raise BudgetExceededError(f"naive: {spent} of {budget.limit_micros} spent")
     reservation, _ = self.prepare(budgets, 0, now)
     await self._kv.set(reservation.keys[0], b"0", ttl_s=3600)  # its pending marker
-    return reservation
+    return int(now // WINDOW_S), reservation
 
 
-BudgetLedger.reserve = check_then_charge  # type: ignore[method-assign]
+BudgetLedger.admit = check_then_charge  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     main()

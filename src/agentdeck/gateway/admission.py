@@ -18,7 +18,7 @@ from agentdeck.identity.audit_log import AuditEvent, AuditQueue
 from agentdeck.identity.authenticator import Authenticator
 from agentdeck.identity.grants import Grant
 from agentdeck.limits.policy import Limits
-from agentdeck.limits.service import BudgetLedger, BudgetReservation, RateLimit, RateLimiter
+from agentdeck.limits.service import BudgetLedger, BudgetReservation, RateLimiter
 from agentdeck.limits.spend import SpendEntry, SpendLedger
 
 log = logging.getLogger(__name__)
@@ -123,20 +123,9 @@ class GatewayGuard:
         ticket = Ticket(self, grant, limits, input_bound)
         if limits.empty:
             return ticket
-        counted: list[tuple[tuple[RateLimit, ...], int, int]] = []
-        try:
-            for rate_limits, amount in ((limits.requests, 1), (limits.tokens, input_bound)):
-                ticket.window = await self._limiter.admit(rate_limits, amount)
-                counted.append((rate_limits, amount, ticket.window))
-            if limits.budgets:
-                ticket.reservation = await self._ledger.reserve(
-                    limits.budgets, self._worst_case(body, record.alias, input_bound, chat)
-                )
-        except BaseException:
-            # All or nothing: a call refused (or cancelled) part-way counts against no limit.
-            for taken, amount, window in counted:
-                await self._limiter.record(taken, -amount, window)
-            raise
+        counts = ((limits.requests, 1), (limits.tokens, input_bound))
+        cost = self._worst_case(body, record.alias, input_bound, chat) if limits.budgets else 0
+        ticket.window, ticket.reservation = await self._ledger.admit(counts, limits.budgets, cost)
         return ticket
 
     def _worst_case(self, body: JSON, alias: str, input_bound: int, chat: bool) -> int:

@@ -29,74 +29,72 @@ def _write(state: LocalState, key: str, value: int, ttl_ms: int) -> None:
 
 
 def _admit(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) -> list[int]:
-    amount, ttl_ms = _int(args[0]), _int(args[1])
-    limits = [_int(a) for a in args[2:]]
-    counts = [_read(state, key) for key in keys]
-    for index, (count, limit) in enumerate(zip(counts, limits, strict=True)):
+    rates, budgets = _int(args[0]), _int(args[1])
+    rate_ttl, hold_ms, pending_ms, cost = (_int(a) for a in args[2:6])
+    counts = [(keys[i], _int(args[6 + 2 * i]), _int(args[7 + 2 * i])) for i in range(rates)]
+    for index, (key, amount, limit) in enumerate(counts):
+        count = _read(state, key)
         if count + amount > limit:
             return [0, index + 1, count]
-    for key, count in zip(keys, counts, strict=True):
-        _write(state, key, count + amount, ttl_ms)
+    base, limits = rates + 1, args[6 + 2 * rates :]
+    for j in range(budgets):
+        used = sum(_read(state, key) for key in keys[base + 3 * j : base + 3 * j + 3])
+        if used + cost > _int(limits[j]):
+            return [0, rates + j + 1, used]
+    for key, amount, _ in counts:
+        _write(state, key, _read(state, key) + amount, rate_ttl)
+    if budgets:
+        for j in range(budgets):
+            reserved_key = keys[base + 3 * j + 1]
+            _write(state, reserved_key, _read(state, reserved_key) + cost, hold_ms)
+        state.write(keys[rates], str(cost).encode(), pending_ms)
     return [1, 0, 0]
 
 
 ADMIT = Script(
     name="limits_admit",
     lua="""
-local amount, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
-for i = 1, #KEYS do
+local rates, budgets = tonumber(ARGV[1]), tonumber(ARGV[2])
+local ttl, hold = tonumber(ARGV[3]), tonumber(ARGV[4])
+local pending, cost = tonumber(ARGV[5]), tonumber(ARGV[6])
+for i = 1, rates do
   local count = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if count + amount > tonumber(ARGV[i + 2]) then return {0, i, count} end
+  if count + tonumber(ARGV[5 + 2 * i]) > tonumber(ARGV[6 + 2 * i]) then return {0, i, count} end
 end
-for i = 1, #KEYS do
-  redis.call('INCRBY', KEYS[i], amount)
+local base = rates + 1
+for j = 1, budgets do
+  local used = 0
+  for k = base + 3 * j - 2, base + 3 * j do
+    used = used + tonumber(redis.call('GET', KEYS[k]) or '0')
+  end
+  if used + cost > tonumber(ARGV[6 + 2 * rates + j]) then return {0, rates + j, used} end
+end
+for i = 1, rates do
+  redis.call('INCRBY', KEYS[i], ARGV[5 + 2 * i])
   if ttl > 0 and redis.call('PTTL', KEYS[i]) == -1 then redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+if budgets > 0 then
+  for j = 1, budgets do
+    local reserved = KEYS[base + 3 * j - 1]
+    redis.call('INCRBY', reserved, cost)
+    if redis.call('PTTL', reserved) == -1 then redis.call('PEXPIRE', reserved, hold) end
+  end
+  redis.call('SET', KEYS[base], cost, 'PX', pending)
 end
 return {1, 0, 0}
 """,
     local=_admit,
 )
-"""Add `amount` to every counter in KEYS if each stays within its limit (ARGV[3..]).
-Returns [1, 0, 0], or [0, index of the first counter over (1-based), its count]."""
+"""One admission, all or nothing: rate counters and budget reservations.
 
+ARGV: rate count R, budget count B, rate counter TTL, reserved counter TTL, pending marker
+TTL (ms), cost to reserve; then (amount, limit) per rate counter; then each budget's limit.
+KEYS: the R rate counters; then, when B > 0, the reservation's pending marker and per budget
+(spent, reserved in this hold period, reserved in the previous one).
 
-def _reserve(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) -> list[int]:
-    amount, hold_ms, pending_ms = _int(args[0]), _int(args[1]), _int(args[2])
-    limits = [_int(a) for a in args[3:]]
-    triples = [keys[i : i + 3] for i in range(1, len(keys), 3)]
-    for index, (triple, limit) in enumerate(zip(triples, limits, strict=True)):
-        used = sum(_read(state, key) for key in triple)
-        if used + amount > limit:
-            return [0, index + 1, used]
-    for _, reserved_key, _ in triples:
-        _write(state, reserved_key, _read(state, reserved_key) + amount, hold_ms)
-    state.write(keys[0], str(amount).encode(), pending_ms)
-    return [1, 0, 0]
-
-
-RESERVE = Script(
-    name="limits_reserve",
-    lua="""
-local amount, hold, pending = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local n = (#KEYS - 1) / 3
-for i = 1, n do
-  local used = 0
-  for k = 3 * i - 1, 3 * i + 1 do used = used + tonumber(redis.call('GET', KEYS[k]) or '0') end
-  if used + amount > tonumber(ARGV[i + 3]) then return {0, i, used} end
-end
-for i = 1, n do
-  redis.call('INCRBY', KEYS[3 * i], amount)
-  if redis.call('PTTL', KEYS[3 * i]) == -1 then redis.call('PEXPIRE', KEYS[3 * i], hold) end
-end
-redis.call('SET', KEYS[1], amount, 'PX', pending)
-return {1, 0, 0}
-""",
-    local=_reserve,
-)
-"""KEYS are the reservation's pending marker, then per budget (spent, reserved in this hold
-period, reserved in the previous one). If spent + reserved + amount stays within every limit
-(ARGV[4..]), add `amount` to each current reserved counter (expiring after ARGV[2] ms) and set
-the marker (ARGV[3] ms): [1, 0, 0]; else nothing changes: [0, index, used]."""
+If every counter stays within its limit and spent + reserved + cost within every budget, add
+each amount, reserve the cost in each current reserved counter, set the marker: [1, 0, 0].
+Else nothing changes: [0, index of the first one over (rates first, 1-based), its count]."""
 
 
 def _settle(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) -> list[int]:

@@ -22,13 +22,14 @@ from typing import Any, Literal
 
 from agentdeck.errors import BudgetExceededError, RateLimitedError, ServiceUnavailableError
 from agentdeck.kv import KV
-from agentdeck.limits.scripts import ADMIT, RESERVE, SETTLE
+from agentdeck.limits.scripts import ADMIT, SETTLE
 
 WINDOW_S = 60
 _UNBOUNDED = 2**62
 Unit = Literal["requests", "tokens"]
 Period = Literal["day", "month", "total"]
 _PERIOD_TTL_MS = {"day": 2 * 86_400_000, "month": 33 * 86_400_000, "total": 0}
+_RATE_TTL_MS = 2 * WINDOW_S * 1000
 _PENDING_TTL_MS = 86_400_000  # a settlement later than this after its reservation is dropped
 SETTLE_RETRY_PAUSES_S = (0.05, 0.25, 1.0, 4.0)
 
@@ -89,6 +90,38 @@ def _period_tag(period: Period, now: float) -> str:
     return "all"
 
 
+Counts = Sequence[tuple[Sequence[RateLimit], int]]  # rate limits, and the amount to count
+
+
+def _rate_key(limit: RateLimit, window: int) -> str:
+    return f"rl:{limit.unit}:{limit.scope.key}:{window}"
+
+
+def _rate_args(counts: Counts, window: int, unbounded: bool = False) -> tuple[list[str], list[int]]:
+    keys: list[str] = []
+    args: list[int] = []
+    for limits, amount in counts:
+        for limit in limits:
+            keys.append(_rate_key(limit, window))
+            args += (amount, _UNBOUNDED if unbounded else limit.per_minute)
+    return keys, args
+
+
+def _rate_refusal(limit: RateLimit, count: int, now: float, window: int) -> RateLimitedError:
+    reset = max(1, math.ceil((window + 1) * WINDOW_S - now))
+    unit = limit.unit
+    return RateLimitedError(
+        f"rate limit of {limit.per_minute} {unit} per minute for {limit.scope.kind} "
+        f"{limit.scope.id!r} reached; try again in {reset}s",
+        headers={
+            "retry-after": str(reset),
+            f"x-ratelimit-limit-{unit}": str(limit.per_minute),
+            f"x-ratelimit-remaining-{unit}": str(max(0, limit.per_minute - count)),
+            f"x-ratelimit-reset-{unit}": f"{reset}s",
+        },
+    )
+
+
 class RateLimiter:
     """Admits or refuses requests (and tokens) against per-minute limits."""
 
@@ -101,27 +134,14 @@ class RateLimiter:
         that would be exceeded (nothing is counted then). Returns the minute it counted in."""
         now = self._clock()
         window = int(now // WINDOW_S)
-        if not limits:
-            return window
-        keys = [f"rl:{limit.unit}:{limit.scope.key}:{window}" for limit in limits]
-        admitted, index, count = await self._kv.run(
-            ADMIT, keys, [amount, 2 * WINDOW_S * 1000, *(limit.per_minute for limit in limits)]
-        )  # type: ignore[misc]
-        if admitted:
-            return window
-        limit = limits[index - 1]
-        reset = max(1, math.ceil((window + 1) * WINDOW_S - now))
-        unit = limit.unit
-        raise RateLimitedError(
-            f"rate limit of {limit.per_minute} {unit} per minute for {limit.scope.kind} "
-            f"{limit.scope.id!r} reached; try again in {reset}s",
-            headers={
-                "retry-after": str(reset),
-                f"x-ratelimit-limit-{unit}": str(limit.per_minute),
-                f"x-ratelimit-remaining-{unit}": str(max(0, limit.per_minute - count)),
-                f"x-ratelimit-reset-{unit}": f"{reset}s",
-            },
-        )
+        if limits:
+            keys, pairs = _rate_args([(limits, amount)], window)
+            admitted, index, count = await self._kv.run(
+                ADMIT, keys, [len(keys), 0, _RATE_TTL_MS, 0, 0, 0, *pairs]
+            )  # type: ignore[misc]
+            if not admitted:
+                raise _rate_refusal(limits[index - 1], count, now, window)
+        return window
 
     async def record(
         self, limits: Sequence[RateLimit], amount: int, window: int | None = None
@@ -132,10 +152,8 @@ class RateLimiter:
         if limits and amount:
             if window is None:
                 window = int(self._clock() // WINDOW_S)
-            keys = [f"rl:{limit.unit}:{limit.scope.key}:{window}" for limit in limits]
-            await self._kv.run(
-                ADMIT, keys, [amount, 2 * WINDOW_S * 1000, *([_UNBOUNDED] * len(keys))]
-            )
+            keys, pairs = _rate_args([(limits, amount)], window, unbounded=True)
+            await self._kv.run(ADMIT, keys, [len(keys), 0, _RATE_TTL_MS, 0, 0, 0, *pairs])
 
 
 @dataclass(slots=True)
@@ -238,16 +256,32 @@ class BudgetLedger:
 
     async def reserve(self, budgets: Sequence[Budget], amount_micros: int) -> BudgetReservation:
         """Reserve `amount_micros` under every budget, or raise BudgetExceededError."""
-        if not budgets:
-            return BudgetReservation(self, budgets, [], amount_micros, 0)
-        reservation, keys = self.prepare(budgets, amount_micros, self._clock())
-        script = self._kv.run(
-            RESERVE,
-            keys,
-            [amount_micros, self._hold_ms, _PENDING_TTL_MS, *(b.limit_micros for b in budgets)],
-        )
-        if self._kv.backend == "memory":
-            # Runs and answers without suspending: no cancellation can come in between.
+        _, reservation = await self.admit((), budgets, amount_micros)
+        return reservation
+
+    async def admit(
+        self, counts: Counts, budgets: Sequence[Budget], amount_micros: int
+    ) -> tuple[int, BudgetReservation]:
+        """In one atomic step, count every (rate limits, amount) of `counts` and reserve
+        `amount_micros` under every budget: all of it, or nothing and RateLimitedError or
+        BudgetExceededError naming the first limit in the way. Returns the minute the rate
+        counters counted in, and the reservation."""
+        now = self._clock()
+        window = int(now // WINDOW_S)
+        keys, args = _rate_args(counts, window)
+        rates = len(keys)
+        if budgets:
+            reservation, budget_keys = self.prepare(budgets, amount_micros, now)
+            keys += budget_keys
+            args += (b.limit_micros for b in budgets)
+        else:
+            reservation = BudgetReservation(self, budgets, [], amount_micros, 0)
+            if not rates:
+                return window, reservation
+        head = [rates, len(budgets), _RATE_TTL_MS, self._hold_ms, _PENDING_TTL_MS, amount_micros]
+        script = self._kv.run(ADMIT, keys, head + args)
+        if self._kv.backend == "memory" or not budgets:
+            # The in-process kv runs and answers without suspending: nothing can come between.
             admitted, index, used = await script  # type: ignore[misc]
         else:
             run = asyncio.ensure_future(script)
@@ -258,14 +292,17 @@ class BudgetLedger:
                 # give back what it reserved, or the reservation would outlive the call.
                 run.add_done_callback(partial(self._release_orphan, reservation))
                 raise
-        if not admitted:
-            budget = budgets[index - 1]
-            raise BudgetExceededError(
-                f"{budget.period} budget of {budget.scope.kind} {budget.scope.id!r} would "
-                f"be exceeded: {used} of {budget.limit_micros} micro-dollars used or "
-                f"reserved, this request may cost up to {amount_micros}"
-            )
-        return reservation
+        if admitted:
+            return window, reservation
+        if index <= rates:
+            limits = [limit for limits, _ in counts for limit in limits]
+            raise _rate_refusal(limits[index - 1], used, now, window)
+        budget = budgets[index - rates - 1]
+        raise BudgetExceededError(
+            f"{budget.period} budget of {budget.scope.kind} {budget.scope.id!r} would "
+            f"be exceeded: {used} of {budget.limit_micros} micro-dollars used or "
+            f"reserved, this request may cost up to {amount_micros}"
+        )
 
     def _release_orphan(self, reservation: BudgetReservation, run: asyncio.Future[Any]) -> None:
         if run.cancelled() or run.exception() is not None or not run.result()[0]:

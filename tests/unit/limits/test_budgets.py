@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from agentdeck.errors import BudgetExceededError, ServiceUnavailableError
+from agentdeck.errors import BudgetExceededError, RateLimitedError, ServiceUnavailableError
 from agentdeck.kv import KV
 from agentdeck.limits.scripts import SETTLE
-from agentdeck.limits.service import Budget, BudgetLedger, Scope
+from agentdeck.limits.service import Budget, BudgetLedger, RateLimit, RateLimiter, Scope
 
 TENANT = Scope("tenant", "t1")
 DOLLAR = 1_000_000
@@ -212,3 +212,28 @@ async def test_the_same_workload_catches_a_naive_ledger(kv: KV) -> None:
     peak, actual_total = await _workload(naive.reserve, naive.used, budget.limit_micros, seed=7)
     assert actual_total > budget.limit_micros  # concurrent checks all passed: overspent
     assert peak > budget.limit_micros
+
+
+async def test_one_admission_counts_rates_and_reserves_budget_all_or_nothing(kv: KV) -> None:
+    now = 1_795_000_020.0
+    ledger = BudgetLedger(kv, lambda: now)
+    limiter = RateLimiter(kv, lambda: now)
+    per_minute = RateLimit(Scope("key", "k1"), 2)
+    tokens = RateLimit(Scope("key", "k1"), 1_000, "tokens")
+    budget = Budget(TENANT, 10_000, "day")
+    counts = [((per_minute,), 1), ((tokens,), 300)]
+    window, held = await ledger.admit(counts, [budget], 6_000)
+    assert window == int(now // 60)
+    assert await ledger.usage(budget) == (0, 6_000)
+    with pytest.raises(BudgetExceededError):  # the budget is in the way...
+        await ledger.admit(counts, [budget], 6_000)
+    await limiter.admit([per_minute])  # ...so the refused call counted no request
+    with pytest.raises(RateLimitedError) as caught:  # the rate is in the way...
+        await ledger.admit(counts, [budget], 1_000)
+    assert "2 requests per minute for key 'k1'" in caught.value.message
+    assert await ledger.usage(budget) == (0, 6_000)  # ...so nothing more was reserved
+    await limiter.admit([tokens], 700)  # and no tokens were counted by either refusal
+    with pytest.raises(RateLimitedError):
+        await limiter.admit([tokens], 1)
+    await held.settle(1_000)
+    assert await ledger.usage(budget) == (1_000, 0)
