@@ -30,6 +30,15 @@ class LocalState(Protocol):
         """Delete `key`; True when it existed."""
         ...
 
+    def count(self, key: str) -> int:
+        """The integer at `key`, 0 when absent."""
+        ...
+
+    def add(self, key: str, amount: int, ttl_ms: int) -> int:
+        """Add `amount` to the integer at `key` and return it; a key without expiry then gets
+        `ttl_ms` when it is above 0 (Redis: INCRBY, then PEXPIRE when PTTL is -1)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Script:

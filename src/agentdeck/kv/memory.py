@@ -67,6 +67,29 @@ class MemoryKV:
         if self._counter_writes % 4096 == 0:
             self._sweep_counters()
 
+    def count(self, key: str) -> int:
+        """The integer at `key`, 0 when absent."""
+        entry = self._counters.get(key)
+        if entry is not None and (entry[1] is None or entry[1] > time.monotonic()):
+            return int(entry[0])
+        raw = self.read(key)  # an expired counter, or a value stored with `set`
+        return int(raw) if raw is not None else 0
+
+    def add(self, key: str, amount: int, ttl_ms: int) -> int:
+        """Add to a counter; one without expiry gets `ttl_ms` (> 0)."""
+        now = time.monotonic()
+        entry = self._counters.get(key)
+        if entry is not None and (entry[1] is None or entry[1] > now):  # the common case
+            value, expires = int(entry[0]) + amount, entry[1]
+            if expires is None and ttl_ms > 0:
+                expires = now + ttl_ms / 1000
+            self._counters[key] = (b"%d" % value, expires)
+            return value
+        value, remaining = self.count(key) + amount, self.ttl_ms(key)
+        keep = remaining if remaining >= 0 else (ttl_ms if ttl_ms > 0 else None)
+        self.write(key, b"%d" % value, keep)
+        return value
+
     def _sweep_counters(self) -> None:
         now = time.monotonic()
         expired = [k for k, (_, exp) in self._counters.items() if exp is not None and exp <= now]

@@ -12,20 +12,7 @@ from agentdeck.kv.base import LocalState, Script, ScriptArg
 
 
 def _int(arg: ScriptArg) -> int:
-    return int(arg.decode() if isinstance(arg, bytes) else arg)
-
-
-def _read(state: LocalState, key: str) -> int:
-    raw = state.read(key)
-    return int(raw) if raw is not None else 0
-
-
-def _write(state: LocalState, key: str, value: int, ttl_ms: int) -> None:
-    remaining = state.ttl_ms(key)
-    if remaining >= 0:
-        state.write(key, str(value).encode(), remaining)
-    else:
-        state.write(key, str(value).encode(), ttl_ms if ttl_ms > 0 else None)
+    return arg if type(arg) is int else int(arg)
 
 
 def _admit(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) -> list[int]:
@@ -33,21 +20,21 @@ def _admit(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) ->
     rate_ttl, hold_ms, pending_ms, cost = (_int(a) for a in args[2:6])
     counts = [(keys[i], _int(args[6 + 2 * i]), _int(args[7 + 2 * i])) for i in range(rates)]
     for index, (key, amount, limit) in enumerate(counts):
-        count = _read(state, key)
+        count = state.count(key)
         if count + amount > limit:
             return [0, index + 1, count]
     base, limits = rates + 1, args[6 + 2 * rates :]
     for j in range(budgets):
-        used = sum(_read(state, key) for key in keys[base + 3 * j : base + 3 * j + 3])
+        at = base + 3 * j
+        used = state.count(keys[at]) + state.count(keys[at + 1]) + state.count(keys[at + 2])
         if used + cost > _int(limits[j]):
             return [0, rates + j + 1, used]
     for key, amount, _ in counts:
-        _write(state, key, _read(state, key) + amount, rate_ttl)
+        state.add(key, amount, rate_ttl)
     if budgets:
         for j in range(budgets):
-            reserved_key = keys[base + 3 * j + 1]
-            _write(state, reserved_key, _read(state, reserved_key) + cost, hold_ms)
-        state.write(keys[rates], str(cost).encode(), pending_ms)
+            state.add(keys[base + 3 * j + 1], cost, hold_ms)
+        state.write(keys[rates], b"%d" % cost, pending_ms)
     return [1, 0, 0]
 
 
@@ -103,14 +90,10 @@ def _settle(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) -
         return []
     spent_after = []
     for i in range(1, len(keys), 2):
-        spent_key, reserved_key = keys[i], keys[i + 1]
-        held = state.read(reserved_key)
-        if held is not None:
-            _write(state, reserved_key, max(0, int(held) - amount), 0)
-        spent = _read(state, spent_key) + actual
-        if actual:
-            _write(state, spent_key, spent, ttl_ms)
-        spent_after.append(spent)
+        held = state.count(keys[i + 1])
+        if held > 0:  # an expired reserved counter stays absent
+            state.add(keys[i + 1], -min(held, amount), 0)
+        spent_after.append(state.add(keys[i], actual, ttl_ms) if actual else state.count(keys[i]))
     return spent_after
 
 
@@ -146,9 +129,10 @@ absent) and add the actual cost; returns each budget's spent amount afterwards."
 
 def _raise_to(state: LocalState, keys: Sequence[str], args: Sequence[ScriptArg]) -> int:
     floor, ttl_ms = _int(args[0]), _int(args[1])
-    if _read(state, keys[0]) >= floor:
+    current = state.count(keys[0])
+    if current >= floor:
         return 0
-    _write(state, keys[0], floor, ttl_ms)
+    state.add(keys[0], floor - current, ttl_ms)
     return 1
 
 

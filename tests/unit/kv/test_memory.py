@@ -92,3 +92,22 @@ async def test_expired_entries_are_dropped_when_read() -> None:
     await asyncio.sleep(0.1)
     assert await store.get("short") is None
     assert len(store) == 1
+
+
+async def test_add_and_count_follow_incrby_then_pexpire_when_pttl_is_minus_one() -> None:
+    store = MemoryKV()
+    assert store.count("n") == 0
+    assert store.add("n", 5, 0) == 5
+    assert store.ttl_ms("n") == -1  # created without expiry
+    assert store.add("n", 2, 10_000) == 7
+    assert 9_000 < store.ttl_ms("n") <= 10_000  # a key without expiry gets one
+    assert store.add("n", -3, 60_000) == 4
+    assert store.ttl_ms("n") <= 10_000  # an expiry is kept, not extended
+    await store.set("cached", b"40", ttl_s=20)
+    assert store.add("cached", 2, 0) == 42  # a stored value counted on keeps its expiry
+    assert 19_000 < store.ttl_ms("cached") <= 20_000
+    store.write("short", b"9", 10)
+    await asyncio.sleep(0.05)
+    assert store.count("short") == 0
+    assert store.add("short", 1, 0) == 1  # an expired counter starts again
+    assert store.ttl_ms("short") == -1
