@@ -97,27 +97,28 @@ class DeploymentSettings(_Section):
             raise ValueError("api_key_env is the NAME of an environment variable, not a key")
         return name
 
+    # Rounded, not truncated: 2.01 * 1e6 is 2009999.9999999998 in binary floating point.
     @property
     def input_micros_per_mtok(self) -> int:
         """Input price as integer micro-dollars per million tokens (0 when unknown)."""
-        return int((self.input_price or 0) * MICROS_PER_USD)
+        return round((self.input_price or 0) * MICROS_PER_USD)
 
     @property
     def output_micros_per_mtok(self) -> int:
         """Output price as integer micro-dollars per million tokens (0 when unknown)."""
-        return int((self.output_price or 0) * MICROS_PER_USD)
+        return round((self.output_price or 0) * MICROS_PER_USD)
 
     @property
     def cached_input_micros_per_mtok(self) -> int:
         """Cache-read price per million tokens; the input price when none is set."""
         price = self.input_price if self.cached_input_price is None else self.cached_input_price
-        return int((price or 0) * MICROS_PER_USD)
+        return round((price or 0) * MICROS_PER_USD)
 
     @property
     def cache_write_micros_per_mtok(self) -> int:
         """Cache-write price per million tokens; the input price when none is set."""
         price = self.input_price if self.cache_write_price is None else self.cache_write_price
-        return int((price or 0) * MICROS_PER_USD)
+        return round((price or 0) * MICROS_PER_USD)
 
 
 class RetrySettings(_Section):

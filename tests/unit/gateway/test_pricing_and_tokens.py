@@ -89,3 +89,12 @@ def test_streaming_counter_equals_counting_the_whole(pieces: list[str]) -> None:
     for piece in pieces:
         counter.add(piece)
     assert counter.total == count_text("".join(pieces))
+
+
+@pytest.mark.parametrize("price", [2.01, 0.57, 1.1, 4.35])
+def test_prices_read_as_floats_from_yaml_become_exact_micros(price: float) -> None:
+    deployment = DeploymentSettings(id="d", model="m", input_price=price, output_price=price)
+    expected = int(Decimal(str(price)) * 1_000_000)
+    assert deployment.input_micros_per_mtok == expected
+    assert deployment.output_micros_per_mtok == expected
+    assert cost_micros(Usage(input_tokens=1_000_000), deployment) == expected
