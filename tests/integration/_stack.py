@@ -41,6 +41,7 @@ ALIASES: dict[str, tuple[str, str, str, dict[str, Any]]] = {
     "chat-flaky": ("flaky", "1.25", "7.5", {}),
     "embed": ("embedder", "0.02", "0", {}),
 }
+HANG_DEADLINE_ALIAS = "chat-hang-deadline"
 RECORDED_ALIAS = "recorded"
 RECORDED_TOOLS_ALIAS = "recorded-tools"
 RECORDED_PRICES = ("0.4", "1.6")
@@ -51,6 +52,11 @@ def gateway_config(upstream: ServerProcess, recorder: RecordingUpstream) -> dict
     models = {
         alias: deployment(upstream, model, input_price, output_price, **extra)
         for alias, (model, input_price, output_price, extra) in ALIASES.items()
+    }
+    # A request deadline shorter than the deployment's timeout: the deadline ends the call.
+    models[HANG_DEADLINE_ALIAS] = {
+        **deployment(upstream, "hang", "1", "2", timeout_s=30),
+        "deadline_s": 1,
     }
     for alias, model in ((RECORDED_ALIAS, "upstream-recorded"), (RECORDED_TOOLS_ALIAS, TOOL_MODEL)):
         models[alias] = {
@@ -73,7 +79,8 @@ def gateway_config(upstream: ServerProcess, recorder: RecordingUpstream) -> dict
 
 def all_model_names() -> list[str]:
     """Every model the main gateway offers: aliases, fake models, and the built-in `fake`."""
-    return sorted({*ALIASES, RECORDED_ALIAS, RECORDED_TOOLS_ALIAS, *FAKE_MODELS, "fake"})
+    named = {*ALIASES, HANG_DEADLINE_ALIAS, RECORDED_ALIAS, RECORDED_TOOLS_ALIAS}
+    return sorted({*named, *FAKE_MODELS, "fake"})
 
 
 @dataclass

@@ -111,6 +111,21 @@ def test_upstream_that_never_answers_is_a_504_after_the_deployment_timeout(
     assert 0.9 <= elapsed < 5
 
 
+def test_a_request_deadline_shorter_than_the_upstream_timeout_ends_the_call(
+    client: openai.OpenAI,
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model="chat-hang-deadline", messages=ASK)
+    elapsed = time.monotonic() - started
+    assert caught.value.status_code == 504
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["message"] == (
+        "the request deadline of 1s passed while waiting for upstream chat-hang-deadline/0"
+    )
+    assert 0.9 <= elapsed < 5  # the deadline (1 s), not the deployment's timeout (30 s)
+
+
 def test_stream_reset_raises_mid_iteration_and_is_billed_once(
     stack: Stack, client: openai.OpenAI
 ) -> None:

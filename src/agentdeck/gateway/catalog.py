@@ -19,11 +19,21 @@ class Deployment:
 
     settings: DeploymentSettings
     provider: Provider
+    # Whether a whole (not streamed) call ends within `settings.timeout_s` by the provider's
+    # own doing (a total timeout on its HTTP request): then a request deadline further away
+    # needs no timer of its own.
+    times_whole_calls: bool = False
 
     @property
     def id(self) -> str:
         """The deployment id shown in headers and metrics."""
         return self.settings.id or ""
+
+    @property
+    def timeout_after(self) -> float:
+        """Seconds by which a whole call has surely ended when `times_whole_calls`: its
+        timeout, with a second to spare for reading and mapping the failure."""
+        return self.settings.timeout_s + 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +111,9 @@ class ModelCatalog:
 
             def build(settings: DeploymentSettings) -> Deployment:
                 priced = with_prices(settings, table)
-                return Deployment(priced, create_provider(priced, context))
+                provider = create_provider(priced, context)
+                timed = getattr(provider, "times_whole_calls", False) is True
+                return Deployment(priced, provider, timed)
 
             self._aliases[name] = ModelAlias(
                 name,

@@ -161,8 +161,13 @@ class Dispatcher:
         self._router.started(deployment)
         started = time.monotonic()
         try:
-            async with asyncio.timeout(remaining):
+            if not held and deployment.times_whole_calls and remaining > deployment.timeout_after:
+                # The provider's own total timeout ends the call before the deadline: a timer
+                # here would never fire (and costs a few microseconds on every call).
                 result = await attempt(deployment)
+            else:
+                async with asyncio.timeout(remaining):
+                    result = await attempt(deployment)
         except TimeoutError:
             self._failed(deployment, DeadlineExceededError(""))
             raise DeadlineExceededError(

@@ -28,6 +28,8 @@ API_VERSION = "2023-06-01"
 class AnthropicProvider:
     """Translates each call to an Anthropic Messages request and the answer back."""
 
+    times_whole_calls = True  # HTTPUpstream: a total timeout of timeout_s per call
+
     def __init__(self, deployment: DeploymentSettings, context: ProviderContext) -> None:
         self.deployment = deployment
         base = (deployment.base_url or DEFAULT_BASE_URL).rstrip("/")

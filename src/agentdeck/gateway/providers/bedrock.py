@@ -31,6 +31,8 @@ from agentdeck.settings import DeploymentSettings, read_credential
 class BedrockProvider:
     """Translates each call to Converse / ConverseStream and the answer back."""
 
+    times_whole_calls = True  # HTTPUpstream: a total timeout of timeout_s per call
+
     def __init__(self, deployment: DeploymentSettings, context: ProviderContext) -> None:
         if not deployment.region:
             raise ConfigurationError(f"deployment {deployment.id}: bedrock needs `region`")

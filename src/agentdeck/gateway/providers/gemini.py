@@ -31,6 +31,8 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 class GeminiProvider:
     """Translates each call to generateContent / streamGenerateContent and the answer back."""
 
+    times_whole_calls = True  # HTTPUpstream: a total timeout of timeout_s per call
+
     def __init__(self, deployment: DeploymentSettings, context: ProviderContext) -> None:
         self.deployment = deployment
         base = (deployment.base_url or DEFAULT_BASE_URL).rstrip("/")

@@ -21,6 +21,8 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 class OpenAIProvider:
     """Speaks the OpenAI Chat Completions and Embeddings wire format to one base URL."""
 
+    times_whole_calls = True  # HTTPUpstream: a total timeout of timeout_s per call
+
     def __init__(self, deployment: DeploymentSettings, context: ProviderContext) -> None:
         self.deployment = deployment
         base = (deployment.base_url or DEFAULT_BASE_URL).rstrip("/")
