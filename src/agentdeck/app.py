@@ -38,6 +38,8 @@ from agentdeck.limits.service import RateLimiter
 from agentdeck.request_context import RequestContextMiddleware
 from agentdeck.settings import Settings
 from agentdeck.tracing.metrics import Metrics
+from agentdeck.tracing.queries import TraceQueries
+from agentdeck.tracing.recorder import SpanRecorder
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +86,15 @@ def create_app(settings: Settings) -> Starlette:
         catalog, dispatcher, router, breakers, metrics, cache, shadow,
         settings.gateway.cache.enabled,
     )  # fmt: skip
+    recorder = SpanRecorder(
+        engine, settings.tracing.queue_max, settings.tracing.batch,
+        settings.tracing.flush_interval_s, metrics.dropped.labels("spans").inc,
+    )  # fmt: skip
     guard = GatewayGuard(
         identity.authenticator, RateLimiter(kv), identity.ledger, identity.spend, identity.audit,
         catalog, settings.limits.default_max_output_tokens,
+        recorder if settings.tracing.enabled else None,
+        frozenset(settings.tracing.raw_user_id_projects),
     )  # fmt: skip
     openai_routes = GatewayRoutes(gateway, guard, settings.server.max_body_bytes)
     messages_routes = MessagesRoutes(gateway, guard, settings.server.max_body_bytes)
@@ -104,6 +112,7 @@ def create_app(settings: Settings) -> Starlette:
             switches,
             breakers,
             settings.identity.platform_tenant,
+            TraceQueries(engine),
         )
     )
     routes = [
@@ -124,10 +133,12 @@ def create_app(settings: Settings) -> Starlette:
             await breakers.start(catalog.deployment_ids())
             await switches.start()
             await identity.start()
+            await recorder.start()
             log.info("agentdeck ready: store %s, kv %s", engine.dialect.name, kv.backend)
             yield
         finally:
             await shadow.drain()
+            await recorder.stop()  # every span of a finished call is written
             await identity.stop()
             await switches.stop()
             await breakers.stop()

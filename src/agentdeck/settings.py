@@ -38,6 +38,7 @@ from agentdeck.settings_gateway import (
     Strategy,
 )
 from agentdeck.settings_identity import BootstrapSettings, IdentitySettings, LimitsSettings
+from agentdeck.settings_tracing import TracingSettings
 
 __all__ = [
     "MICROS_PER_USD",
@@ -60,6 +61,7 @@ __all__ = [
     "Settings",
     "SplitSettings",
     "Strategy",
+    "TracingSettings",
     "load_settings",
     "read_credential",
 ]
@@ -138,6 +140,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     models: dict[str, ModelAliasSettings] = Field(default_factory=dict)
     fake_models: dict[str, FakeModelSettings] = Field(default_factory=dict)
 

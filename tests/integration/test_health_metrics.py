@@ -29,7 +29,7 @@ def test_readyz_reports_store_and_kv(stack: Stack) -> None:
         "store": "ok",
         "kv": "ok",
         "kv_backend": "memory",
-        "schema_revision": "0002",
+        "schema_revision": "0003",
     }
     assert re.match(r"^[0-9a-f]{32}$", body["installation_id"])
     # The installation id is stored, so it is the same on every call.

@@ -51,7 +51,7 @@ async def test_gateway_on_postgres_and_redis_is_ready_and_serves(
         "store": "ok",
         "kv": "ok",
         "kv_backend": "redis",
-        "schema_revision": "0002",
+        "schema_revision": "0003",
     }
     assert re.match(r"^[0-9a-f]{32}$", ready["installation_id"])
     completion = raw.parse()
@@ -79,5 +79,5 @@ async def test_gateway_on_postgres_and_redis_is_ready_and_serves(
     finally:
         await conn.close()
     assert {"alembic_version", "agentdeck_meta"} <= tables
-    assert revision == "0002"
+    assert revision == "0003"
     assert installation_id == ready["installation_id"]

@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from agentdeck import __version__
-from agentdeck.api import access_routes, audit_routes, directory_routes
+from agentdeck.api import access_routes, audit_routes, directory_routes, trace_routes
 from agentdeck.api.deps import (
     ApiServices,
     agentdeck_error,
@@ -32,7 +32,12 @@ def create_api(services: ApiServices) -> FastAPI:
         "(`Authorization: Bearer ad_...` or `x-api-key`).",
     )
     api.state.services = services
-    for router in (directory_routes.router, access_routes.router, audit_routes.router):
+    for router in (
+        directory_routes.router,
+        access_routes.router,
+        audit_routes.router,
+        trace_routes.router,
+    ):
         api.include_router(router)
     api.add_exception_handler(AgentdeckError, agentdeck_error)
     api.add_exception_handler(RequestValidationError, validation_error)

@@ -34,6 +34,7 @@ from agentdeck.identity.grants import Grant
 from agentdeck.identity.vault import Vault
 from agentdeck.limits.service import BudgetLedger
 from agentdeck.request_context import REQUEST_ID_KEY
+from agentdeck.tracing.queries import TraceQueries
 
 BIGINT_MAX = 2**63 - 1  # the largest integer a BigInteger column (and SQLite) holds
 RESOURCE_MAX = 300  # audit_events.resource is String(300)
@@ -84,6 +85,7 @@ class ApiServices:
     switches: Switchboard
     breakers: BreakerBoard
     platform_tenant: str
+    traces: TraceQueries
 
 
 def services(request: Request) -> ApiServices:

@@ -20,6 +20,8 @@ from agentdeck.identity.grants import Grant
 from agentdeck.limits.policy import Limits
 from agentdeck.limits.service import BudgetLedger, BudgetReservation, RateLimiter
 from agentdeck.limits.spend import SpendEntry, SpendLedger
+from agentdeck.tracing.gateway_spans import call_span
+from agentdeck.tracing.recorder import SpanRecorder
 
 log = logging.getLogger(__name__)
 _PER_MTOK = 1_000_000
@@ -77,6 +79,8 @@ class GatewayGuard:
         audit: AuditQueue,
         catalog: ModelCatalog,
         default_max_output: int,
+        spans: SpanRecorder | None = None,
+        raw_user_projects: frozenset[str] = frozenset(),
     ) -> None:
         self.authenticator = authenticator
         self._limiter = limiter
@@ -85,6 +89,8 @@ class GatewayGuard:
         self._audit = audit
         self._catalog = catalog
         self._default_max_output = default_max_output
+        self._spans = spans
+        self._raw_user_projects = raw_user_projects
 
     async def caller(self, scope: Scope, request_id: str | None) -> Grant:
         """The authenticated caller of a request (401 otherwise)."""
@@ -137,8 +143,12 @@ class GatewayGuard:
         return -(-(input_bound * price_in + (cap or 0) * price_out) // _PER_MTOK)
 
     async def finish(self, ticket: Ticket, record: CallRecord) -> None:
-        """Settle a ticket; the spend is queued for the ledger when there was any."""
+        """Settle a ticket; the spend is queued for the ledger when there was any, and the
+        call's span for the recorder."""
         grant, usage = ticket.grant, record.usage
+        if self._spans is not None:
+            raw_users = grant.project_id in self._raw_user_projects
+            self._spans.record(call_span(record, grant, raw_users))
         if ticket.reservation is not None:
             await ticket.reservation.settle(record.cost_micros)
         used = usage.input_tokens + usage.output_tokens

@@ -23,7 +23,7 @@ from agentdeck.gateway.http import (
     send_json,
 )
 from agentdeck.gateway.models import CallRecord
-from agentdeck.gateway.routes import call_headers, new_record, route_headers, tried_headers
+from agentdeck.gateway.routes import call_headers, failed, new_record, route_headers
 from agentdeck.gateway.service import GatewayService
 from agentdeck.gateway.tokens import count_messages
 from agentdeck.gateway.validation import check_chat_request, parse_json_object
@@ -56,7 +56,7 @@ class MessagesRoutes:
                 body = request_to_openai(parse_json_object(raw))
                 model, stream = check_chat_request(body)
                 request_id = scope[REQUEST_ID_KEY]
-                record = new_record(scope, model)
+                record = new_record(scope, model, body, stream=stream)
                 ticket = await self._guard.admit(scope, body, record, len(raw))
                 if stream:
                     encoder = AnthropicStreamEncoder(
@@ -71,7 +71,7 @@ class MessagesRoutes:
                         response_to_anthropic(orjson.loads(reply.body), reply.model)
                     )
             except AgentdeckError as error:
-                await send_error(send, error, error_body, tried_headers(record))
+                await send_error(send, error, error_body, failed(record, error))
                 return
             if stream:
                 await EventStreamResponse(relay, route_headers(record))(scope, receive, send)

@@ -87,3 +87,17 @@ class CallRecord:
     tags: tuple[str, ...] = ()  # from the x-agentdeck-tags header
     route: str | None = None  # "rule>alias" when a routing rule chose the alias
     cache: str | None = None  # "hit" or "miss" when the cache applied
+    # For the call's span:
+    requested_model: str = ""  # as the client sent it (rules may change `alias`)
+    operation: str = "chat"  # gen_ai.operation.name: chat | embeddings
+    started_ns: int = 0  # wall clock, when the request was read
+    trace_id: str = ""  # the client's trace (W3C traceparent) or a new one
+    span_id: str = ""
+    parent_span_id: str | None = None  # the client's span, when it sent a traceparent
+    session_id: str | None = None  # x-agentdeck-session-id
+    end_user: str | None = None  # the request's `user` field, or x-agentdeck-user
+    stream: bool = False
+    provider: str | None = None  # of the deployment that answered
+    response_model: str | None = None
+    outcome: str = "unfinished"  # ok, error, or how a stream ended; unfinished: cancelled
+    error: str | None = None  # what went wrong, when something did

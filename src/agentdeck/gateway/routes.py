@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -16,7 +18,7 @@ from agentdeck.gateway.http import (
     send_error,
     send_json,
 )
-from agentdeck.gateway.models import CallRecord
+from agentdeck.gateway.models import JSON, CallRecord
 from agentdeck.gateway.service import GatewayService
 from agentdeck.gateway.validation import (
     check_chat_request,
@@ -24,6 +26,7 @@ from agentdeck.gateway.validation import (
     parse_json_object,
 )
 from agentdeck.request_context import REQUEST_ID_KEY
+from agentdeck.tracing.spans import new_span_id, new_trace_id, parse_traceparent
 
 
 class GatewayRoutes:
@@ -58,14 +61,14 @@ class GatewayRoutes:
                 raw = await read_body(scope, receive, self._limit)
                 body = parse_json_object(raw)
                 model, stream = check_chat_request(body)
-                record = new_record(scope, model)
+                record = new_record(scope, model, body, stream=stream)
                 ticket = await self._guard.admit(scope, body, record, len(raw))
                 if stream:
                     relay = await self._service.open_stream(body, record)
                 else:
                     reply = await self._service.chat(body, record)
             except AgentdeckError as error:
-                await send_error(send, error, extra=tried_headers(record))
+                await send_error(send, error, extra=failed(record, error))
                 return
             if stream:
                 await EventStreamResponse(relay, route_headers(record))(scope, receive, send)
@@ -84,11 +87,11 @@ class GatewayRoutes:
                 raw = await read_body(scope, receive, self._limit)
                 body = parse_json_object(raw)
                 model = check_embeddings_request(body)
-                record = new_record(scope, model)
+                record = new_record(scope, model, body, operation="embeddings")
                 ticket = await self._guard.admit(scope, body, record, len(raw), chat=False)
                 reply = await self._service.embed(body, record)
             except AgentdeckError as error:
-                await send_error(send, error, extra=tried_headers(record))
+                await send_error(send, error, extra=failed(record, error))
                 return
             await send_json(send, 200, reply.body, call_headers(record))
         finally:
@@ -106,9 +109,11 @@ class GatewayRoutes:
 
 
 def route_headers(record: CallRecord) -> dict[str, str]:
-    """Where the call went: deployment, attempts, and the fallback path when there was one."""
+    """Where the call went: deployment, attempts, the fallback path when there was one, and
+    the trace the call's span belongs to."""
     headers = {"x-agentdeck-deployment": record.deployment_id,
-               "x-agentdeck-attempts": str(record.attempts)}  # fmt: skip
+               "x-agentdeck-attempts": str(record.attempts),
+               "x-agentdeck-trace-id": record.trace_id}  # fmt: skip
     if len(record.path) > 1:
         headers["x-agentdeck-fallback-path"] = ">".join(record.path)
     if record.route is not None:
@@ -129,9 +134,17 @@ def call_headers(record: CallRecord) -> dict[str, str]:
     return headers
 
 
-def new_record(scope: Scope, model: str) -> CallRecord:
-    """The call record of a request: its id, alias, cache bypass and routing tags."""
+def new_record(
+    scope: Scope, model: str, body: JSON, *, stream: bool = False, operation: str = "chat"
+) -> CallRecord:
+    """The call record of a request: its id, alias, cache bypass, routing tags, and what its
+    span needs (trace context, session, end user)."""
     tags = header(scope, b"x-agentdeck-tags")
+    context = parse_traceparent(_text(header(scope, b"traceparent")))
+    trace_id, parent = context if context is not None else (new_trace_id(), None)
+    user = body.get("user")
+    if not (isinstance(user, str) and user):
+        user = _text(header(scope, b"x-agentdeck-user"))
     return CallRecord(
         scope[REQUEST_ID_KEY],
         model,
@@ -139,7 +152,22 @@ def new_record(scope: Scope, model: str) -> CallRecord:
         tags=tuple(t.strip() for t in tags.decode("latin-1").split(",") if t.strip())
         if tags
         else (),
+        requested_model=model,
+        operation=operation,
+        started_ns=time.time_ns(),
+        trace_id=trace_id,
+        span_id=new_span_id(),
+        parent_span_id=parent,
+        session_id=_text(header(scope, b"x-agentdeck-session-id")),
+        end_user=user
+        if isinstance(user, str) and user
+        else _text(header(scope, b"x-agentdeck-user")),
+        stream=stream,
     )
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode("latin-1")[:256] if value else None
 
 
 def wants_no_cache(scope: Scope) -> bool:
@@ -148,6 +176,10 @@ def wants_no_cache(scope: Scope) -> bool:
     return value is not None and value.lower() in (b"bypass", b"no-cache")
 
 
-def tried_headers(record: CallRecord | None) -> dict[str, str] | None:
-    """Route headers for an error answer, when the failure came after dispatch began."""
-    return route_headers(record) if record is not None and record.attempts else None
+def failed(record: CallRecord | None, error: AgentdeckError) -> dict[str, str] | None:
+    """Note the failure on the record (for its span); the route headers of the error answer,
+    when the failure came after dispatch began."""
+    if record is None:
+        return None
+    record.outcome, record.error = "error", f"{error.wire_code}: {error.message}"
+    return route_headers(record) if record.attempts else None

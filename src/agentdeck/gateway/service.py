@@ -73,6 +73,8 @@ class GatewayService:
     def _charge(self, record: CallRecord, deployment: Deployment, outcome: str = "ok") -> None:
         """Price the call's usage and count it, whatever the outcome."""
         record.cost_micros = cost_micros(record.usage, deployment.settings)
+        record.outcome, record.provider = outcome, deployment.settings.provider
+        record.response_model = record.response_model or deployment.settings.model
         m = self._metrics
         m.gateway_calls.labels(record.alias, deployment.id, outcome).inc()
         m.tokens.labels(deployment.id, "input").inc(record.usage.input_tokens)
@@ -111,7 +113,7 @@ class GatewayService:
         answer = await self._cache.get(key)
         record.cache = "hit" if answer is not None else "miss"
         if answer is not None:
-            record.deployment_id = "cache"
+            record.deployment_id, record.outcome = "cache", "ok"
             self._metrics.gateway_calls.labels(record.alias, "cache", "cache_hit").inc()
         return answer
 
@@ -148,7 +150,7 @@ class GatewayService:
             raise
         if reply.usage.counted:
             reply.usage = _counted_usage(body, reply.body)
-        record.usage = reply.usage
+        record.usage, record.response_model = reply.usage, reply.model or None
         self._charge(record, deployment)
         await self._remember(key, record, reply.body)
         self._shadow.maybe_mirror(self._catalog.resolve(record.alias), body, record.request_id)
@@ -220,6 +222,7 @@ class GatewayService:
                 deployment, time.perf_counter() - started if error is None else None, first_token_s
             )
             if error is not None:
+                done.error = f"{error.wire_code}: {error.message}"
                 self._upstream_error(deployment.id, error)
                 if counts_against_breaker(classify(error)):
                     self._breakers.record(deployment.id, False)

@@ -112,7 +112,7 @@ class IdentityServices:
             engine,
             limits.spend_queue_max,
             interval_s=limits.spend_flush_interval_s,
-            on_drop=lambda: metrics.dropped.labels("spend").inc(),
+            on_drop=metrics.dropped.labels("spend").inc,
         )
 
     def _forget_secrets(self) -> None:

@@ -95,7 +95,8 @@ class Metrics:
             ["deployment", "outcome"],
         )  # fmt: skip
         self.dropped = counter(
-            "agentdeck_records_dropped", "Spend or audit records dropped because a queue was full",
+            "agentdeck_records_dropped",
+            "Spend, audit or span records dropped because a queue was full",
             ["queue"],
         )  # fmt: skip
         self.budget_thresholds = counter(

@@ -153,3 +153,18 @@ class Deck:
                     return event
             assert time.monotonic() < deadline, f"no {action} event with {match}"
             await asyncio.sleep(0.05)
+
+    async def wait_for_trace(
+        self, headers: dict[str, str], trace_id: str, spans: int = 1, within_s: float = 5.0
+    ) -> dict[str, Any]:
+        """The trace once at least `spans` of its spans are stored (the recorder writes in
+        the background); fails after `within_s` seconds."""
+        deadline = time.monotonic() + within_s
+        while True:
+            response = await self.client.get(f"/api/v1/traces/{trace_id}", headers=headers)
+            if response.status_code == 200 and response.json()["span_count"] >= spans:
+                found: dict[str, Any] = response.json()
+                return found
+            assert response.status_code in (200, 404), response.text
+            assert time.monotonic() < deadline, f"trace {trace_id} not stored"
+            await asyncio.sleep(0.05)

@@ -14,6 +14,9 @@ from tests.unit.api._deck import Deck, Member, TenantOwner
 
 ROLES = ("viewer", "developer", "admin", "owner")
 B_SECRET = "b-value-1234567890"
+B_SESSION = "b-session-0987654321"
+B_TRACE = "b" * 31 + "1"
+B_TRACEPARENT = f"00-{B_TRACE}-{'c' * 16}-01"
 
 
 @dataclass(slots=True)
@@ -85,6 +88,14 @@ async def build(deck: Deck) -> World:
         expect=200,
     )
     await deck.api("PUT", "/credentials/b-secret", b, {"value": B_SECRET})
+    chat = await deck.client.post(
+        "/v1/chat/completions",
+        json={"model": "fake-a", "messages": [{"role": "user", "content": "hi"}], "user": "b-u"},
+        headers={**b, "x-agentdeck-session-id": B_SESSION, "traceparent": B_TRACEPARENT},
+    )
+    assert chat.status_code == 200, chat.text
+    assert chat.headers["x-agentdeck-trace-id"] == B_TRACE
+    await deck.wait_for_trace(b, B_TRACE)
     world.b_key = key["key"]
     world.b_ids = {
         "tenant": world.b.tenant_id,
@@ -97,6 +108,7 @@ async def build(deck: Deck) -> World:
         "binding": binding["id"],
         "key": key["id"],
         "limit": limit["id"],
+        "trace": B_TRACE,
     }
     world.b_data = [
         "tenant-b",
@@ -111,6 +123,8 @@ async def build(deck: Deck) -> World:
         "b-secret",
         B_SECRET,
         key["display"],
+        B_SESSION,
+        B_TRACE,
         key["key"],
         world.b.key,
     ]

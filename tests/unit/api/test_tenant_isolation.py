@@ -105,6 +105,10 @@ def cases(w: World) -> dict[tuple[str, str], list[Case]]:
             Case({"kind": "deployment", "name": "fake-a/one"}, {"off": True}),
         ],
         ("GET", "/v1/gateway/breakers"): [calm],
+        ("GET", "/v1/spans"): [calm],
+        ("GET", "/v1/traces"): [calm],
+        ("GET", "/v1/traces/{trace_id}"): [Case({"trace_id": b["trace"]})],
+        ("GET", "/v1/sessions"): [calm],
     }
 
 

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import agentdeck.identity.tables
-import agentdeck.limits.tables  # noqa: F401 - they add their tables to the metadata
+import agentdeck.limits.tables
+import agentdeck.tracing.tables  # noqa: F401 - they add their tables to the metadata
 from agentdeck.db import current_revision, head_revision, migrate
 from agentdeck.db.metadata import instance_meta, metadata
 from agentdeck.settings import DatabaseSettings
@@ -23,7 +24,7 @@ async def table_names(engine: AsyncEngine) -> set[str]:
 
 
 def test_head_revision_is_the_newest_migration() -> None:
-    assert head_revision() == "0002"
+    assert head_revision() == "0003"
 
 
 # Every table the code queries (its metadata) and nothing else, besides Alembic's own.

@@ -224,7 +224,7 @@ async def test_embeddings_models_and_health(gateway_client: Any) -> None:
     ready = (await client.get("/readyz")).json()
     assert ready["status"] == "ready"
     assert (ready["store"], ready["kv"], ready["kv_backend"]) == ("ok", "ok", "memory")
-    assert ready["schema_revision"] == "0002"
+    assert ready["schema_revision"] == "0003"
     metrics = (await client.get("/metrics")).text
     assert (
         metric_value(

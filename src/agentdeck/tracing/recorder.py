@@ -1,0 +1,62 @@
+"""The span recorder: spans leave the request path through a bounded queue and are written in
+batches. Under overload spans are dropped and counted, never waited for; a normal stop writes
+everything queued. A span received twice (an exporter retrying a batch) is stored once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agentdeck.db.batch_writer import BatchWriter
+from agentdeck.tracing.spans import Span
+from agentdeck.tracing.tables import spans
+
+
+class SpanRecorder:
+    """Queues spans and writes them to the `spans` table in batches."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        max_queue: int = 50_000,
+        batch: int = 1000,
+        interval_s: float = 0.2,
+        on_drop: Callable[[int], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._insert = _insert_ignoring_duplicates(engine)
+        self.writer: BatchWriter[Span] = BatchWriter(
+            "span recorder", self._write, max_queue, batch, interval_s, on_drop
+        )
+
+    def record(self, span: Span) -> None:
+        """Queue a span; never waits (a full queue drops it, counted)."""
+        self.writer.add(span)
+
+    def record_all(self, batch: list[Span]) -> bool:
+        """Queue every span of `batch`, or none when they do not fit (False)."""
+        return self.writer.add_many(batch)
+
+    async def start(self) -> None:
+        """Begin writing in the background."""
+        await self.writer.start()
+
+    async def stop(self) -> None:
+        """Write everything queued, then stop."""
+        await self.writer.stop()
+
+    async def _write(self, batch: list[Span]) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(self._insert, [span.row() for span in batch])
+
+
+def _insert_ignoring_duplicates(engine: AsyncEngine) -> sa.Insert:
+    """INSERT that skips a span already stored (same tenant, trace and span id)."""
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(spans).on_conflict_do_nothing()
+    if engine.dialect.name == "sqlite":
+        return sqlite.insert(spans).on_conflict_do_nothing()
+    return spans.insert()
