@@ -29,7 +29,8 @@ def _ns(moment: datetime | None, name: str) -> int | None:
         raise InvalidRequestError(
             f"{name} needs a time zone (for example a trailing Z)", param=name
         )
-    return int(moment.timestamp() * 1_000_000_000)
+    # Nanoseconds in a signed 64-bit column reach the year 2262: clamp what lies beyond.
+    return max(0, min(int(moment.timestamp() * 1_000_000_000), BIGINT_MAX))
 
 
 def span_filter(
