@@ -101,7 +101,10 @@ class BatchWriter(Generic[T]):
         while self._held or not self._queue.empty():
             if not self._held:
                 self._held = self._take()
-            await self._write_held()
+            try:
+                await self._write_held()
+            except (sa.exc.DataError, sa.exc.IntegrityError):
+                await self._write_one_by_one()
 
     def _take(self) -> list[T]:
         items: list[T] = []
@@ -122,10 +125,26 @@ class BatchWriter(Generic[T]):
             try:
                 await asyncio.shield(self._writing)
                 delay = 0.5
+            except (sa.exc.DataError, sa.exc.IntegrityError) as exc:
+                # Something in the batch itself is refused: retrying it whole would never end.
+                log.warning("%s batch refused (%s); writing it item by item", self.name, exc)
+                await self._write_one_by_one()
             except (OSError, sa.exc.SQLAlchemyError) as exc:
                 log.warning("%s write failed, retrying in %.1fs: %s", self.name, delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+
+    async def _write_one_by_one(self) -> None:
+        """Write the held batch an item at a time; an item the store refuses is dropped
+        (counted) so that it cannot hold up everything queued behind it."""
+        for item in self._held:
+            try:
+                await self._write_batch([item])
+                self.written += 1
+            except (sa.exc.DataError, sa.exc.IntegrityError) as exc:
+                log.warning("%s dropped an item the store refuses: %s", self.name, exc)
+                self._dropped(1)
+        self._held = []
 
     async def _write_held(self) -> None:
         if self._held:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from starlette.types import Scope
 
 from agentdeck.errors import PermissionDeniedError
+from agentdeck.gateway.call_spans import call_span
 from agentdeck.gateway.catalog import ModelCatalog
 from agentdeck.gateway.models import JSON, CallRecord
 from agentdeck.identity.audit_log import AuditEvent, AuditQueue
@@ -20,7 +21,6 @@ from agentdeck.identity.grants import Grant
 from agentdeck.limits.policy import Limits
 from agentdeck.limits.service import BudgetLedger, BudgetReservation, RateLimiter
 from agentdeck.limits.spend import SpendEntry, SpendLedger
-from agentdeck.tracing.gateway_spans import call_span
 from agentdeck.tracing.recorder import SpanRecorder
 
 log = logging.getLogger(__name__)

@@ -85,14 +85,13 @@ class SpanFilter:
         if self.max_duration_ms is not None:
             found.append(_C.duration_us <= int(self.max_duration_ms * 1000))
         if self.tag is not None:
-            quoted = orjson.dumps(self.tag).decode()
-            found.append(_C.attributes.contains(quoted, autoescape=True))
+            found.append(_C.tags.contains(f",{self.tag},", autoescape=True))
         if self.text is not None:
             found.append(
                 sa.or_(
-                    _C.name.contains(self.text, autoescape=True),
-                    _C.input_text.contains(self.text, autoescape=True),
-                    _C.output_text.contains(self.text, autoescape=True),
+                    _C.name.icontains(self.text, autoescape=True),
+                    _C.input_text.icontains(self.text, autoescape=True),
+                    _C.output_text.icontains(self.text, autoescape=True),
                 )
             )
         return found
@@ -125,6 +124,11 @@ def span_json(row: Any) -> dict[str, Any]:
     return found
 
 
+def _total(column: sa.ColumnElement[Any], name: str) -> sa.Label[int]:
+    """SUM as an integer on both engines (PostgreSQL sums BIGINT to NUMERIC), 0 when empty."""
+    return sa.cast(sa.func.coalesce(sa.func.sum(column), 0), sa.BigInteger).label(name)
+
+
 def _iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).isoformat().replace("+00:00", "Z")
 
@@ -146,7 +150,14 @@ class TraceQueries:
         """A page of spans, newest first, and the cursor of the next page (None at the end)."""
         conditions = where.where(tenant_id)
         if roots_only:
-            conditions.append(_C.parent_span_id.is_(None))
+            # A root has no parent, or a parent never received (a client's own span).
+            parent = spans.alias("parent")
+            stored = sa.exists().where(
+                parent.c.tenant_id == _C.tenant_id,
+                parent.c.trace_id == _C.trace_id,
+                parent.c.span_id == _C.parent_span_id,
+            )
+            conditions.append(sa.or_(_C.parent_span_id.is_(None), ~stored))
         if cursor is not None:
             conditions.append(
                 sa.tuple_(_C.start_ns, _C.trace_id, _C.span_id) < decode_cursor(cursor)
@@ -175,10 +186,10 @@ class TraceQueries:
             sa.select(
                 _C.trace_id,
                 sa.func.count().label("span_count"),
-                sa.func.coalesce(sa.func.sum(_C.cost_micros), 0).label("cost_micros"),
-                sa.func.coalesce(sa.func.sum(_C.input_tokens), 0).label("input_tokens"),
-                sa.func.coalesce(sa.func.sum(_C.output_tokens), 0).label("output_tokens"),
-                sa.func.sum(sa.case((_C.status == "error", 1), else_=0)).label("errors"),
+                _total(_C.cost_micros, "cost_micros"),
+                _total(_C.input_tokens, "input_tokens"),
+                _total(_C.output_tokens, "output_tokens"),
+                _total(sa.case((_C.status == "error", 1), else_=0), "errors"),
             )
             .where(_C.tenant_id == tenant_id, _C.trace_id.in_(ids))
             .group_by(_C.trace_id)
@@ -227,9 +238,9 @@ class TraceQueries:
                 last,
                 sa.func.count(sa.distinct(_C.trace_id)).label("trace_count"),
                 sa.func.count().label("span_count"),
-                sa.func.coalesce(sa.func.sum(_C.cost_micros), 0).label("cost_micros"),
-                sa.func.coalesce(sa.func.sum(_C.input_tokens), 0).label("input_tokens"),
-                sa.func.coalesce(sa.func.sum(_C.output_tokens), 0).label("output_tokens"),
+                _total(_C.cost_micros, "cost_micros"),
+                _total(_C.input_tokens, "input_tokens"),
+                _total(_C.output_tokens, "output_tokens"),
             )
             .where(*where.where(tenant_id), _C.session_id.is_not(None))
             .group_by(_C.session_id)

@@ -76,14 +76,20 @@ class Span:
     prompt_version: int | None = None
     deployment: str | None = None
     tool_name: str | None = None
+    tags: str | None = None  # ",a,b," so that one tag is matched whole
     attributes: dict[str, Any] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     input_text: str | None = None
     output_text: str | None = None
 
     def row(self) -> dict[str, Any]:
-        """The span as insert parameters of the `spans` table."""
+        """The span as insert parameters of the `spans` table; text longer than its column
+        (a client's model name, an OTLP attribute) is cut to fit rather than refused."""
         row = {name: getattr(self, name) for name in _COLUMNS}
+        for name, length in COLUMN_LENGTHS.items():
+            value = row[name]
+            if value is not None and len(value) > length:
+                row[name] = value[:length]
         row["duration_us"] = max(0, self.end_ns - self.start_ns) // 1000
         row["attributes"] = orjson.dumps(self.attributes, default=str).decode()
         row["events"] = orjson.dumps(self.events, default=str).decode()
@@ -91,3 +97,10 @@ class Span:
 
 
 _COLUMNS = tuple(name for name in Span.__dataclass_fields__ if name not in ("attributes", "events"))
+# The bounded text columns of `tracing.tables.spans`, by name (kept equal by a test).
+COLUMN_LENGTHS = {
+    "tenant_id": 40, "trace_id": 32, "span_id": 16, "parent_span_id": 16, "project_id": 40,
+    "name": 256, "kind": 16, "status": 8, "source": 16, "service": 256, "operation": 64,
+    "provider": 64, "request_model": 256, "response_model": 256, "session_id": 256,
+    "user_id": 256, "prompt_name": 256, "deployment": 256, "tool_name": 256, "tags": 1024,
+}  # fmt: skip

@@ -45,6 +45,7 @@ spans = sa.Table(
     sa.Column("prompt_version", sa.Integer),
     sa.Column("deployment", _NAME),
     sa.Column("tool_name", _NAME),
+    sa.Column("tags", sa.String(1024)),  # ",a,b,": each tag matched whole
     sa.Column("attributes", sa.Text, nullable=False),  # JSON object
     sa.Column("events", sa.Text, nullable=False),  # JSON array
     sa.Column("input_text", sa.Text),  # captured content, when the project allows it

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("prompt_version", sa.Integer),
         sa.Column("deployment", NAME),
         sa.Column("tool_name", NAME),
+        sa.Column("tags", sa.String(1024)),
         sa.Column("attributes", sa.Text, nullable=False),
         sa.Column("events", sa.Text, nullable=False),
         sa.Column("input_text", sa.Text),

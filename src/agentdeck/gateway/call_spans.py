@@ -98,5 +98,6 @@ def call_span(record: CallRecord, grant: Grant, raw_user_ids: bool = False) -> S
         session_id=record.session_id,
         user_id=user,
         deployment=record.deployment_id or None,
+        tags=f",{','.join(record.tags)}," if record.tags else None,
         attributes=attributes,
     )
