@@ -124,13 +124,13 @@ def test_migrate_a_fresh_sqlite_file_then_again(tmp_path: Path) -> None:
     second = run_cli("migrate", "--config", str(config), cwd=tmp_path)
 
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "database migrated from empty to 0002"
+    assert first.stdout.strip() == "database migrated from empty to 0003"
     assert database.is_file()
     assert second.returncode == 0, second.stderr
-    assert second.stdout.strip() == "database already at 0002"
+    assert second.stdout.strip() == "database already at 0003"
 
 
 def test_version_prints_package_version_and_schema(tmp_path: Path) -> None:
     result = run_cli("version", cwd=tmp_path)
     assert result.returncode == 0
-    assert result.stdout.strip() == f"agentdeck {__version__} (schema 0002)"
+    assert result.stdout.strip() == f"agentdeck {__version__} (schema 0003)"
