@@ -19,7 +19,7 @@ ASK = [{"role": "user", "content": "say something traced"}]
 
 def _config(stack: Stack, flush_interval_s: float) -> dict[str, Any]:
     return {
-        "tracing": {"flush_interval_s": flush_interval_s},
+        "tracing": {"enabled": True, "flush_interval_s": flush_interval_s},
         "models": {"chat": deployment(stack.upstream, "fake", "1", "2")},
         "fake_models": FAKE_MODELS,
     }

@@ -32,6 +32,7 @@ async def open_deck(
 
     async def open_one(**values: Any) -> Deck:
         values.setdefault("models", MODELS)
+        values.setdefault("tracing", {"enabled": True})
         values.setdefault(
             "identity",
             {
