@@ -108,9 +108,12 @@ def decode_cursor(cursor: str) -> tuple[int, str, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         start, trace_id, span_id = base64.urlsafe_b64decode(padded).decode().split(":")
-        return int(start), trace_id, span_id
+        start_ns = int(start)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequestError(f"cursor {cursor[:60]!r} is not valid", param="cursor") from exc
+    if not 0 <= start_ns < 2**63:  # beyond what the column holds: not a cursor we gave
+        raise InvalidRequestError(f"cursor {cursor[:60]!r} is not valid", param="cursor")
+    return start_ns, trace_id, span_id
 
 
 def span_json(row: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@ user), read back through `/api/v1/spans`, `/traces`, `/traces/{id}` and `/sessio
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -131,6 +132,8 @@ async def test_bad_filters_are_400s_naming_the_parameter(traced: Deck) -> None:
     assert "since needs a time zone" in no_zone["error"]["message"]
     cursor = await deck.api("GET", "/spans?cursor=garbage!", expect=400)
     assert "cursor" in cursor["error"]["message"]
+    huge = base64.urlsafe_b64encode(f"{2**70}:{'a' * 32}:{'b' * 16}".encode()).decode()
+    await deck.api("GET", f"/spans?cursor={huge.rstrip('=')}", expect=400)
     await deck.api("GET", "/spans?status=fine", expect=400)
     await deck.api("GET", "/spans?limit=501", expect=400)
     assert (await deck.api("GET", "/spans?since=2999-01-01T00:00:00Z"))["data"] == []
