@@ -242,7 +242,7 @@ class BudgetLedger:
         self, budgets: Sequence[Budget], amount_micros: int, now: float
     ) -> tuple[BudgetReservation, list[str]]:
         """A reservation of `amount_micros` under `budgets` (not yet made) and the keys its
-        RESERVE script takes."""
+        ADMIT script takes (after any rate counters)."""
         pending = f"{self._prefix}{next(self._ids)}"
         reserve_keys, settle_keys = [pending], [pending]
         for budget in budgets:
