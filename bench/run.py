@@ -313,8 +313,19 @@ def _cpu_note(us_per_req: float | None) -> str:
 
 def run(args: argparse.Namespace, procs: ProcessSet, work: Path) -> dict[str, RowResult]:
     """Start everything, measure, and return the results per row."""
-    names = ("bare", "agentdeck", "agentdeck-4w", *LIMITS_ROWS, "litellm", "upstream")
+    names = (
+        "bare",
+        "agentdeck",
+        "agentdeck-untraced",
+        "agentdeck-4w",
+        *LIMITS_ROWS,
+        "litellm",
+        "upstream",
+    )
     rows = {name: RowResult(name) for name in names}
+    rows[
+        "agentdeck-untraced"
+    ].note = "the agentdeck server with tracing.enabled: false (no span per call); c=64 only"
     rows["agentdeck-4w"].note = "the agentdeck server, alias of 4 deployments weighted 1:1:1:7"
     rows[
         "agentdeck-limits"
@@ -358,6 +369,21 @@ def run(args: argparse.Namespace, procs: ProcessSet, work: Path) -> dict[str, Ro
         f"restarts {rows['agentdeck'].ready_restart_s}"
     )
 
+    untraced_dir = work / "untraced"
+    untraced_dir.mkdir()
+    untraced_port = free_port()
+    untraced_config = agentdeck_config(
+        untraced_dir, upstream_port, untraced_port, "tracing: {enabled: false}\n"
+    )
+    untraced = procs.start(
+        "agentdeck-untraced",
+        [str(BIN / "agentdeck"), "serve", "--config", str(untraced_config)],
+        SERVER_CORE,
+        untraced_port,
+        cwd=untraced_dir,
+    )
+    rows["agentdeck-untraced"].ready_first_s = wait_ready(untraced, "/readyz", timeout_s=60)
+
     limited: dict[str, LimitsServer] = {}
     for name, redis_url in zip(LIMITS_ROWS, (None, args.redis_url or None), strict=True):
         if name.endswith("redis") and redis_url is None:
@@ -382,6 +408,7 @@ def run(args: argparse.Namespace, procs: ProcessSet, work: Path) -> dict[str, Ro
     plan = {
         "bare": Load(bare, bare_port, "fake"),
         "agentdeck": Load(deck, deck_port, "bench"),
+        "agentdeck-untraced": Load(untraced, untraced_port, "bench", None, (64,)),
         "agentdeck-4w": Load(deck, deck_port, "bench4"),
     }
     for name, started in limited.items():

@@ -13,9 +13,8 @@ class TracingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(
-        default=False,
-        description="record a span for every gateway call (off by default until span writes "
-        "are cheap enough for the gateway's throughput target; see docs/performance.md)",
+        default=True,
+        description="record a span for every gateway call that passed authentication",
     )
     queue_max: int = Field(
         default=50_000, ge=1, description="spans waiting to be written; beyond it they are dropped"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agentdeck import __version__
+from agentdeck.db.migrate import head_revision
 from tests.integration._support import run_cli
 
 VALID = """\
@@ -124,13 +125,13 @@ def test_migrate_a_fresh_sqlite_file_then_again(tmp_path: Path) -> None:
     second = run_cli("migrate", "--config", str(config), cwd=tmp_path)
 
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "database migrated from empty to 0003"
+    assert first.stdout.strip() == f"database migrated from empty to {head_revision()}"
     assert database.is_file()
     assert second.returncode == 0, second.stderr
-    assert second.stdout.strip() == "database already at 0003"
+    assert second.stdout.strip() == f"database already at {head_revision()}"
 
 
 def test_version_prints_package_version_and_schema(tmp_path: Path) -> None:
     result = run_cli("version", cwd=tmp_path)
     assert result.returncode == 0
-    assert result.stdout.strip() == f"agentdeck {__version__} (schema 0003)"
+    assert result.stdout.strip() == f"agentdeck {__version__} (schema {head_revision()})"

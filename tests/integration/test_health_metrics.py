@@ -7,6 +7,7 @@ import re
 import httpx
 import openai
 
+from agentdeck.db.migrate import head_revision
 from agentdeck.gateway.tokens import count_messages, count_text
 from tests.integration._stack import Stack
 from tests.integration._support import Metrics, expected_cost_micros
@@ -29,7 +30,7 @@ def test_readyz_reports_store_and_kv(stack: Stack) -> None:
         "store": "ok",
         "kv": "ok",
         "kv_backend": "memory",
-        "schema_revision": "0003",
+        "schema_revision": head_revision(),
     }
     assert re.match(r"^[0-9a-f]{32}$", body["installation_id"])
     # The installation id is stored, so it is the same on every call.

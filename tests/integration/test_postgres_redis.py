@@ -10,6 +10,7 @@ import httpx
 import openai
 import pytest
 
+from agentdeck.db.migrate import head_revision
 from agentdeck.gateway.tokens import count_messages, count_text
 from tests.integration._stack import Stack
 from tests.integration._support import deployment, expected_cost_micros, start_gateway
@@ -51,7 +52,7 @@ async def test_gateway_on_postgres_and_redis_is_ready_and_serves(
         "store": "ok",
         "kv": "ok",
         "kv_backend": "redis",
-        "schema_revision": "0003",
+        "schema_revision": head_revision(),
     }
     assert re.match(r"^[0-9a-f]{32}$", ready["installation_id"])
     completion = raw.parse()
@@ -79,5 +80,5 @@ async def test_gateway_on_postgres_and_redis_is_ready_and_serves(
     finally:
         await conn.close()
     assert {"alembic_version", "agentdeck_meta"} <= tables
-    assert revision == "0003"
+    assert revision == head_revision()
     assert installation_id == ready["installation_id"]

@@ -99,5 +99,6 @@ def call_span(record: CallRecord, grant: Grant, raw_user_ids: bool = False) -> S
         user_id=user,
         deployment=record.deployment_id or None,
         tags=f",{','.join(record.tags)}," if record.tags else None,
+        cache=record.cache,
         attributes=attributes,
     )

@@ -27,11 +27,12 @@ PERMISSIONS: dict[str, str] = {
     "tools:approve": "approve or deny high-risk tool calls",
     "tools:manage": "register and change tools",
     "traces:read": "read traces, sessions and metrics",
+    "traces:write": "send spans over OTLP and record feedback",
     "tenants:manage": "create tenants (platform tenant only)",
 }
 
 _READ = frozenset({"users:read", "limits:read", "prompts:read", "tools:read", "traces:read"})
-_DEVELOP = _READ | {"models:use", "keys:own", "prompts:write", "tools:execute"}
+_DEVELOP = _READ | {"models:use", "keys:own", "prompts:write", "tools:execute", "traces:write"}
 _ADMIN = frozenset(PERMISSIONS) - {"tenants:manage"}
 BUILTIN_ROLES: dict[str, frozenset[str]] = {
     "owner": frozenset(PERMISSIONS),

@@ -14,6 +14,7 @@ from agentdeck.db.metadata import metadata
 
 _BIG = sa.BigInteger()
 _NAME = sa.String(256)
+_HAS_SESSION = sa.text("session_id IS NOT NULL")  # most spans have none (migration 0004)
 
 spans = sa.Table(
     "spans",
@@ -45,12 +46,20 @@ spans = sa.Table(
     sa.Column("prompt_version", sa.Integer),
     sa.Column("deployment", _NAME),
     sa.Column("tool_name", _NAME),
-    sa.Column("tags", sa.String(1024)),  # ",a,b,": each tag matched whole
+    sa.Column("tags", sa.String(1024)),
+    sa.Column("cache", sa.String(8)),  # hit | miss; NULL when no cache applied (0004)  # ",a,b,": each tag matched whole
     sa.Column("attributes", sa.Text, nullable=False),  # JSON object
     sa.Column("events", sa.Text, nullable=False),  # JSON array
     sa.Column("input_text", sa.Text),  # captured content, when the project allows it
     sa.Column("output_text", sa.Text),
     sa.Index("ix_spans_tenant_start", "tenant_id", "start_ns"),
-    sa.Index("ix_spans_tenant_session", "tenant_id", "session_id", "start_ns"),
+    sa.Index(
+        "ix_spans_tenant_session",
+        "tenant_id",
+        "session_id",
+        "start_ns",
+        sqlite_where=_HAS_SESSION,
+        postgresql_where=_HAS_SESSION,
+    ),
 )
 """Spans of every tenant; a trace is the spans sharing a trace id within one tenant."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from agentdeck.db.migrate import head_revision
 from agentdeck.gateway.tokens import count_messages, count_text
 from tests.unit.gateway._metrics import metric_value
 
@@ -224,7 +225,7 @@ async def test_embeddings_models_and_health(gateway_client: Any) -> None:
     ready = (await client.get("/readyz")).json()
     assert ready["status"] == "ready"
     assert (ready["store"], ready["kv"], ready["kv_backend"]) == ("ok", "ok", "memory")
-    assert ready["schema_revision"] == "0003"
+    assert ready["schema_revision"] == head_revision()
     metrics = (await client.get("/metrics")).text
     assert (
         metric_value(
