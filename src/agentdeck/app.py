@@ -37,9 +37,11 @@ from agentdeck.kv import create_kv
 from agentdeck.limits.service import RateLimiter
 from agentdeck.request_context import RequestContextMiddleware
 from agentdeck.settings import Settings
+from agentdeck.tracing.ingest import OtlpIngest
 from agentdeck.tracing.metrics import Metrics
 from agentdeck.tracing.queries import TraceQueries
 from agentdeck.tracing.recorder import SpanRecorder
+from agentdeck.tracing.retention import RetentionJob
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,12 @@ def create_app(settings: Settings) -> Starlette:
     )  # fmt: skip
     openai_routes = GatewayRoutes(gateway, guard, settings.server.max_body_bytes)
     messages_routes = MessagesRoutes(gateway, guard, settings.server.max_body_bytes)
-    fast_routes = {**openai_routes.handlers(), **messages_routes.handlers()}
+    ingest = OtlpIngest(
+        identity.authenticator, recorder, settings.tracing, catalog.price, metrics,
+        settings.server.max_body_bytes,
+    )  # fmt: skip
+    retention = RetentionJob(engine, settings.tracing.retention)
+    fast_routes = {**openai_routes.handlers(), **messages_routes.handlers(), **ingest.handlers()}
     api = create_api(
         ApiServices(
             identity.authenticator,
@@ -118,6 +125,7 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         *openai_routes.routes(),
         *messages_routes.routes(),
+        *ingest.routes(),
         *HealthRoutes(runtime, metrics).routes(),
         Mount("/api", app=api),
     ]
@@ -134,10 +142,12 @@ def create_app(settings: Settings) -> Starlette:
             await switches.start()
             await identity.start()
             await recorder.start()
+            await retention.start()
             log.info("agentdeck ready: store %s, kv %s", engine.dialect.name, kv.backend)
             yield
         finally:
             await shadow.drain()
+            await retention.stop()
             await recorder.stop()  # every span of a finished call is written
             await identity.stop()
             await switches.stop()

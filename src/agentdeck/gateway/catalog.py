@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from agentdeck.errors import ModelNotFoundError
 from agentdeck.gateway.fake_engine import BUILTIN_FAKE_MODEL
@@ -106,7 +107,8 @@ class ModelCatalog:
         )
         self._aliases: dict[str, ModelAlias] = {}
         self._worst: dict[str, tuple[int, int]] = {}
-        table = price_table(settings)
+        self._unit_prices: dict[str, tuple[int, int] | None] = {}
+        self._table = table = price_table(settings)
         for name, (spec, owner) in _alias_specs(settings).items():
 
             def build(settings: DeploymentSettings) -> Deployment:
@@ -162,6 +164,31 @@ class ModelCatalog:
                     pending += targets
             found = self._worst[name] = (highest_in, highest_out)
         return found
+
+    def price(self, model: str, input_tokens: int, output_tokens: int) -> int | None:
+        """What `input_tokens` and `output_tokens` of `model` cost in micro-dollars (rounded
+        up): an alias's first deployment's prices, else the price table's; None when the
+        model has no known price. For spans received over OTLP, whose cost nobody measured."""
+        if model in self._unit_prices:
+            unit = self._unit_prices[model]
+        else:
+            unit = self._unit_price(model)
+            if len(self._unit_prices) < 10_000:  # model names come from clients: bounded
+                self._unit_prices[model] = unit
+        if unit is None:
+            return None
+        total = input_tokens * unit[0] + output_tokens * unit[1]
+        return -(-total // 1_000_000)
+
+    def _unit_price(self, model: str) -> tuple[int, int] | None:
+        alias = self._aliases.get(model)
+        if alias is not None and alias.deployments:
+            priced = alias.deployments[0].settings
+            return priced.input_micros_per_mtok, priced.output_micros_per_mtok
+        row = lookup(model, self._table)
+        if row is None:
+            return None
+        return round(Decimal(row[0]) * 1_000_000), round(Decimal(row[1]) * 1_000_000)
 
     def deployment_ids(self) -> list[str]:
         """Every deployment id of every alias, canary and shadow ones included."""

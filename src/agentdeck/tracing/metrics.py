@@ -99,6 +99,10 @@ class Metrics:
             "Spend, audit or span records dropped because a queue was full",
             ["queue"],
         )  # fmt: skip
+        self.otlp_spans = counter(
+            "agentdeck_otlp_spans", "Spans received over OTLP: accepted, rejected (malformed "
+            "span) or refused (queue full, 503)", ["outcome"],
+        )  # fmt: skip
         self.budget_thresholds = counter(
             "agentdeck_budget_thresholds_crossed", "Soft budget thresholds crossed, by scope kind",
             ["scope_kind"],

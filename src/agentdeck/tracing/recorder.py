@@ -5,8 +5,9 @@ everything queued. A span received twice (an exporter retrying a batch) is store
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agentdeck.db.batch_writer import BatchWriter
 from agentdeck.tracing.spans import ROW_COLUMNS, Span
@@ -49,7 +50,32 @@ class SpanRecorder:
     async def _write(self, batch: list[Span]) -> None:
         rows = [span.values() for span in batch]
         async with self._engine.begin() as conn:
-            await conn.exec_driver_sql(self._insert, rows)
+            if self._engine.dialect.driver == "asyncpg" and len(rows) > 1:
+                await _copy_into_postgres(conn, rows)
+            else:
+                await conn.exec_driver_sql(self._insert, rows)
+
+
+_STAGE = "agentdeck_spans_in"
+_MERGE = (
+    f"INSERT INTO {spans.name} ({', '.join(ROW_COLUMNS)}) "  # noqa: S608 (fixed names only)
+    f"SELECT {', '.join(ROW_COLUMNS)} FROM {_STAGE} ON CONFLICT DO NOTHING"
+)
+
+
+async def _copy_into_postgres(conn: AsyncConnection, rows: list[tuple[Any, ...]]) -> None:
+    """A batch into PostgreSQL by COPY into a transaction-local staging table, then one
+    INSERT ... SELECT that skips spans already stored: several times faster than a bound
+    INSERT per row (docs/performance.md)."""
+    await conn.exec_driver_sql(
+        f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
+        f"(LIKE {spans.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table(_STAGE, records=rows, columns=ROW_COLUMNS)
+    await conn.exec_driver_sql(_MERGE)
 
 
 def _insert_ignoring_duplicates(engine: AsyncEngine) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -37,23 +36,23 @@ def _numbered(count: int, tenant_id: str = "tenant-a") -> list[Span]:
     ]
 
 
-def _insert_sizes(engine: AsyncEngine) -> list[int]:
-    """The number of rows of every INSERT into spans sent on `engine` from now on."""
+def _batch_sizes(recorder: SpanRecorder) -> list[int]:
+    """The number of spans of every batch the recorder writes from now on (the SQL differs
+    by engine: bound INSERTs on SQLite, COPY on PostgreSQL)."""
     sizes: list[int] = []
+    write = recorder.writer._write_batch
 
-    @sa.event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _seen(
-        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
-    ) -> None:
-        if statement.startswith("INSERT INTO spans"):
-            sizes.append(len(parameters) if many else 1)
+    async def counted(batch: list[Span]) -> None:
+        await write(batch)
+        sizes.append(len(batch))
 
+    recorder.writer._write_batch = counted
     return sizes
 
 
 async def test_a_normal_stop_writes_every_span_in_batches(store: AsyncEngine) -> None:
     recorder = SpanRecorder(store, batch=1000, interval_s=0.05)
-    sizes = _insert_sizes(store)
+    sizes = _batch_sizes(recorder)
     await recorder.start()
     for span in _numbered(2_500):
         recorder.record(span)
@@ -70,7 +69,7 @@ async def test_a_normal_stop_writes_every_span_in_batches(store: AsyncEngine) ->
 
 async def test_stop_without_start_writes_everything_queued(store: AsyncEngine) -> None:
     recorder = SpanRecorder(store, batch=1000)
-    sizes = _insert_sizes(store)
+    sizes = _batch_sizes(recorder)
     for span in _numbered(2_500):
         recorder.record(span)
     assert recorder.writer.pending == 2_500

@@ -1,0 +1,22 @@
+"""agentdeck's application SDK: spans for an application's own steps, sent to agentdeck over
+OTLP, in the same trace as the gateway calls they make.
+
+    from agentdeck import sdk
+
+    sdk.configure("http://127.0.0.1:8080", api_key="ad_live_...", service_name="trip-planner")
+
+    @sdk.trace()                       # a span per call, named after the function
+    def plan(request): ...
+
+    with sdk.trace("fetch weather", kind="tool") as span:
+        span.set_attribute("gen_ai.tool.name", "weather")
+        client.chat.completions.create(..., extra_headers=sdk.trace_headers())
+
+Built on the OpenTelemetry SDK (install `agentdeck[sdk]`): spans nest under whatever span is
+current, including ones made by OpenTelemetry instrumentations, and `trace_headers()` carries
+the current span to the gateway as W3C `traceparent`.
+"""
+
+from agentdeck.sdk.tracing import configure, shutdown, trace, trace_headers
+
+__all__ = ["configure", "shutdown", "trace", "trace_headers"]
