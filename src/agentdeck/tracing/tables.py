@@ -46,8 +46,8 @@ spans = sa.Table(
     sa.Column("prompt_version", sa.Integer),
     sa.Column("deployment", _NAME),
     sa.Column("tool_name", _NAME),
-    sa.Column("tags", sa.String(1024)),
-    sa.Column("cache", sa.String(8)),  # hit | miss; NULL when no cache applied (0004)  # ",a,b,": each tag matched whole
+    sa.Column("tags", sa.String(1024)),  # ",a,b,": each tag matched whole
+    sa.Column("cache", sa.String(8)),  # hit | miss; NULL when no cache applied (0004)
     sa.Column("attributes", sa.Text, nullable=False),  # JSON object
     sa.Column("events", sa.Text, nullable=False),  # JSON array
     sa.Column("input_text", sa.Text),  # captured content, when the project allows it
