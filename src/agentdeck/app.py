@@ -120,6 +120,7 @@ def create_app(settings: Settings) -> Starlette:
             breakers,
             settings.identity.platform_tenant,
             TraceQueries(engine),
+            raw_user_id_projects=frozenset(settings.tracing.raw_user_id_projects),
         )
     )
     routes = [

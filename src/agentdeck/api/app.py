@@ -7,7 +7,13 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from agentdeck import __version__
-from agentdeck.api import access_routes, audit_routes, directory_routes, trace_routes
+from agentdeck.api import (
+    access_routes,
+    audit_routes,
+    directory_routes,
+    metrics_routes,
+    trace_routes,
+)
 from agentdeck.api.deps import (
     ApiServices,
     agentdeck_error,
@@ -37,6 +43,7 @@ def create_api(services: ApiServices) -> FastAPI:
         access_routes.router,
         audit_routes.router,
         trace_routes.router,
+        metrics_routes.router,
     ):
         api.include_router(router)
     api.add_exception_handler(AgentdeckError, agentdeck_error)

@@ -86,6 +86,8 @@ class ApiServices:
     breakers: BreakerBoard
     platform_tenant: str
     traces: TraceQueries
+    # Projects whose feedback keeps end-user ids as sent (`tracing.raw_user_id_projects`).
+    raw_user_id_projects: frozenset[str] = frozenset()
 
 
 def services(request: Request) -> ApiServices:

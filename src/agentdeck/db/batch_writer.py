@@ -18,6 +18,14 @@ import sqlalchemy as sa
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# Failures that mean the store is unreachable or busy: the batch is kept and retried.
+_STORE_AWAY = (
+    OSError,
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sa.exc.TimeoutError,
+    sa.exc.DisconnectionError,
+)
 
 
 class BatchWriter(Generic[T]):
@@ -103,7 +111,9 @@ class BatchWriter(Generic[T]):
                 self._held = self._take()
             try:
                 await self._write_held()
-            except (sa.exc.DataError, sa.exc.IntegrityError):
+            except _STORE_AWAY:
+                raise
+            except Exception:  # noqa: BLE001 - see _run
                 await self._write_one_by_one()
 
     def _take(self) -> list[T]:
@@ -129,10 +139,15 @@ class BatchWriter(Generic[T]):
                 # Something in the batch itself is refused: retrying it whole would never end.
                 log.warning("%s batch refused (%s); writing it item by item", self.name, exc)
                 await self._write_one_by_one()
-            except (OSError, sa.exc.SQLAlchemyError) as exc:
+            except _STORE_AWAY as exc:
                 log.warning("%s write failed, retrying in %.1fs: %s", self.name, delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+            except Exception:
+                # Not the store being away: something in the batch the driver or the store
+                # refuses (a value out of range, a character a column cannot hold).
+                log.exception("%s batch refused; writing it item by item", self.name)
+                await self._write_one_by_one()
 
     async def _write_one_by_one(self) -> None:
         """Write the held batch an item at a time; an item the store refuses is dropped
@@ -141,7 +156,9 @@ class BatchWriter(Generic[T]):
             try:
                 await self._write_batch([item])
                 self.written += 1
-            except (sa.exc.DataError, sa.exc.IntegrityError) as exc:
+            except _STORE_AWAY:
+                raise  # the store is away: the batch stays held and is retried
+            except Exception as exc:  # noqa: BLE001 - one refused item must not stop the rest
                 log.warning("%s dropped an item the store refuses: %s", self.name, exc)
                 self._dropped(1)
         self._held = []

@@ -64,6 +64,8 @@ CONTENT_PREFIXES = (
     "llm.completions.", "retrieval.documents.", "reranker.input_documents.",
     "reranker.output_documents.", "embedding.embeddings.",
 )  # fmt: skip
+# Names under a content prefix that are not content.
+NOT_CONTENT = frozenset({"gen_ai.prompt.name", "gen_ai.prompt.version", "gen_ai.prompt.id"})
 # Span events that carry content in their attributes (older conventions).
 _INPUT_EVENTS = frozenset({
     "gen_ai.system.message", "gen_ai.user.message", "gen_ai.assistant.message",
@@ -76,7 +78,7 @@ def is_content(key: str) -> bool:
     """Whether an attribute holds prompt or completion content."""
     known = _CONTENT_MEMO.get(key)
     if known is None:
-        known = key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES)
+        known = key not in NOT_CONTENT and (key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES))
         if len(_CONTENT_MEMO) < 4096:  # attribute names come from clients: bounded
             _CONTENT_MEMO[key] = known
     return known
@@ -160,13 +162,13 @@ def to_span(received: ReceivedSpan, resource: dict[str, Any], origin: Origin) ->
         trace_id=received.trace_id,
         span_id=received.span_id,
         parent_span_id=received.parent_span_id,
-        name=received.name,
+        name=received.name.replace("\x00", ""),
         start_ns=received.start_ns,
         end_ns=max(received.end_ns, received.start_ns),
         project_id=origin.project_id,
         kind=received.kind,
         status=received.status,
-        status_message=received.status_message,
+        status_message=_text(received.status_message),
         source="otlp",
         service=_text(resource.get("service.name")),
         operation=operation,
@@ -181,7 +183,7 @@ def to_span(received: ReceivedSpan, resource: dict[str, Any], origin: Origin) ->
         ),
         user_id=user,
         prompt_name=_text(get("agentdeck.prompt.name") or get("gen_ai.prompt.name")),
-        prompt_version=_count(
+        prompt_version=_version(
             get("agentdeck.prompt.version") or get("llm.prompt_template.version")
         ),
         deployment=_text(get("agentdeck.deployment")),
@@ -195,26 +197,39 @@ def to_span(received: ReceivedSpan, resource: dict[str, Any], origin: Origin) ->
 
 
 def _text(value: Any) -> str | None:
-    """A string attribute as text; other types are not names."""
+    """A string attribute as text (NUL characters, which no store column takes, removed);
+    other types are not names."""
     if isinstance(value, str):
-        return value or None
+        return value.replace("\x00", "") or None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return None
 
 
+# Tokens and micro-dollars a single span may claim: a trillion. Sums over a million such spans
+# still fit the stores' 64-bit integers; a larger claim is not a count (left empty).
+MAX_COUNT = 10**12
+
+
 def _count(*values: Any) -> int | None:
-    """The first value that is a non-negative whole number (ints, whole floats, digits)."""
+    """The first value that is a whole number in [0, MAX_COUNT] (ints, whole floats, digits)."""
     for value in values:
         if isinstance(value, bool) or value is None:
             continue
         if isinstance(value, int):
-            return value if 0 <= value < 1 << 63 else None
-        if isinstance(value, float) and value.is_integer() and 0 <= value < 2**63:
+            return value if 0 <= value <= MAX_COUNT else None
+        if isinstance(value, float) and value.is_integer() and 0 <= value <= MAX_COUNT:
             return int(value)
-        if isinstance(value, str) and value.isdigit() and len(value) < 19:
-            return int(value)
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 13:
+            number = int(value)
+            return number if number <= MAX_COUNT else None
     return None
+
+
+def _version(*values: Any) -> int | None:
+    """A prompt version: a count that fits the 32-bit column."""
+    number = _count(*values)
+    return number if number is not None and number < 1 << 31 else None
 
 
 def _invocation_model(value: Any) -> str | None:
@@ -284,7 +299,18 @@ def _redacted(values: dict[str, Any], policy: ContentPolicy) -> dict[str, Any]:
     if policy.redact is None:
         return values
     redact = policy.redact
-    return {k: redact(v) if isinstance(v, str) else v for k, v in values.items()}
+    return {key: _redact_value(value, redact) for key, value in values.items()}
+
+
+def _redact_value(value: Any, redact: Callable[[str], str]) -> Any:
+    """Every string in a value, however nested (messages as arrays or key-value lists)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redact_value(item, redact) for item in value]
+    if isinstance(value, dict):
+        return {key: _redact_value(item, redact) for key, item in value.items()}
+    return value
 
 
 def _first_text(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,10 +34,17 @@ _KIND_NAMES = {f"SPAN_KIND_{name.upper()}": n for n, name in enumerate(KINDS) if
 _KIND_NAMES["SPAN_KIND_UNSPECIFIED"] = 0
 _STATUS_NAMES = {f"STATUS_CODE_{name.upper()}": n for n, name in enumerate(STATUS_CODES)}
 MAX_DEPTH = 8  # nested arrays and key-value lists in one attribute value
+MAX_TIME_NS = (1 << 63) - 1
 
 
 class OtlpError(InvalidRequestError):
     """A payload that is not an OTLP trace export; the message names the problem."""
+
+
+class UnsupportedMediaTypeError(OtlpError):
+    """A body in a format OTLP/HTTP does not define (415, as the specification requires)."""
+
+    status = 415
 
 
 @dataclass(slots=True)
@@ -92,7 +100,7 @@ def media_type(content_type: str | None) -> str:
         return PROTOBUF
     if kind == JSON:
         return JSON
-    raise OtlpError(
+    raise UnsupportedMediaTypeError(
         f"content-type {kind or '(none)'!r} is not OTLP: send {PROTOBUF} or {JSON}",
         param="content-type",
     )
@@ -109,16 +117,26 @@ def inflate(body: bytes, encoding: str | None, limit: int) -> bytes:
             f"content-encoding {kind!r} is not supported: send gzip, deflate or none",
             param="content-encoding",
         )
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, detected
-    try:
-        plain = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise OtlpError(f"body is not valid {kind}: {exc}", param="body") from exc
-    if len(plain) > limit or inflater.unconsumed_tail:
-        raise PayloadTooLargeError(f"body inflates past the limit of {limit} bytes", param="body")
-    if not inflater.eof:
+    if not body:
         raise OtlpError(f"body is truncated {kind} data", param="body")
-    return plain
+    parts: list[bytes] = []
+    size, rest = 0, body
+    while rest:  # a gzip body may hold several members, one after another
+        inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, detected
+        try:
+            part = inflater.decompress(rest, limit + 1 - size)
+        except zlib.error as exc:
+            raise OtlpError(f"body is not valid {kind}: {exc}", param="body") from exc
+        size += len(part)
+        if size > limit or inflater.unconsumed_tail:
+            raise PayloadTooLargeError(
+                f"body inflates past the limit of {limit} bytes", param="body"
+            )
+        if not inflater.eof:
+            raise OtlpError(f"body is truncated {kind} data", param="body")
+        parts.append(part)
+        rest = inflater.unused_data
+    return b"".join(parts)
 
 
 def decode(body: bytes, kind: str) -> Export:
@@ -170,6 +188,8 @@ def _pb_span(pb: Any, scope: str | None, where: str, export: Export) -> Received
     problem = _id_problem(trace_id, 16, "traceId") or _id_problem(span_id, 8, "spanId")
     if problem is None and parent and len(parent) != 8:
         problem = f"parentSpanId has {len(parent)} bytes, not 8"
+    if problem is None and max(pb.start_time_unix_nano, pb.end_time_unix_nano) > MAX_TIME_NS:
+        problem = "a time beyond the year 2262 (the store keeps signed 64-bit nanoseconds)"
     if problem is not None:
         export.reject(where, problem)
         return None
@@ -231,7 +251,9 @@ def _pb_value(value: Any, depth: int) -> Any:
 
 def _finite(number: float) -> float | str:
     """JSON has no NaN or infinity: those are kept as their names."""
-    return number if math.isfinite(number) else str(number)
+    if math.isfinite(number):
+        return number
+    return "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
 
 
 # --- JSON ------------------------------------------------------------------------------------
@@ -273,6 +295,8 @@ def _json_span(
     trace_id = _json_id(_field(raw, "traceId", "trace_id"), 16)
     span_id = _json_id(_field(raw, "spanId", "span_id"), 8)
     parent_raw = _field(raw, "parentSpanId", "parent_span_id")
+    if parent_raw in ("0" * 16, "AAAAAAAAAAA="):  # all zeros: no parent, a root span
+        parent_raw = None
     parent = _json_id(parent_raw, 8) if parent_raw else None
     if trace_id is None or span_id is None or (parent_raw and parent is None):
         which = "traceId" if trace_id is None else "spanId" if span_id is None else "parentSpanId"
@@ -284,6 +308,13 @@ def _json_span(
     if message is not None and not isinstance(message, str):
         raise OtlpError(f"{at}.status.message is not a string", param="body")
     kind = _enum(_field(raw, "kind"), _KIND_NAMES, f"{at}.kind")
+    start_ns = _uint64(
+        _field(raw, "startTimeUnixNano", "start_time_unix_nano"), f"{at}.startTimeUnixNano"
+    )
+    end_ns = _uint64(_field(raw, "endTimeUnixNano", "end_time_unix_nano"), f"{at}.endTimeUnixNano")
+    if max(start_ns, end_ns) > MAX_TIME_NS:
+        export.reject(at, "a time beyond the year 2262 (the store keeps signed 64-bit nanoseconds)")
+        return None
     events = []
     for e, event in _items(raw, ("events",), at):
         event_at = f"{at}.events[{e}]"
@@ -367,9 +398,9 @@ def _uint64(value: Any, at: str) -> int:
     """A fixed64 from OTLP/JSON: a decimal string or a number; absent is 0."""
     if value is None:
         return 0
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         number = int(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
+    elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         number = value
     else:
         raise OtlpError(f"{at} is not an unsigned integer", param="body")
@@ -388,13 +419,15 @@ def _enum(value: Any, names: dict[str, int], at: str) -> int:
     raise OtlpError(f"{at} is not a known enum value: {value!r}", param="body")
 
 
-def _json_attributes(obj: dict[str, Any], at: str) -> dict[str, Any]:
+def _json_attributes(
+    obj: dict[str, Any], at: str, depth: int = 0, field: str = "attributes"
+) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    for n, pair in _items(obj, ("attributes",), at):
+    for n, pair in _items(obj, (field,), at):
         key = pair.get("key")
         if not isinstance(key, str):
-            raise OtlpError(f"{at}.attributes[{n}].key is not a string", param="body")
-        found[key] = _json_value(pair.get("value"), f"{at}.attributes[{n}].value", 0)
+            raise OtlpError(f"{at}.{field}[{n}].key is not a string", param="body")
+        found[key] = _json_value(pair.get("value"), f"{at}.{field}[{n}].value", depth)
     return found
 
 
@@ -419,8 +452,8 @@ def _json_value(value: Any, at: str, depth: int) -> Any:
                 for i, v in enumerate(values)
             ]
         if key in ("kvlistValue", "kvlist_value"):
-            pairs = _object(item, f"{at}.kvlistValue").get("values")
-            return _json_attributes({"attributes": pairs}, f"{at}.kvlistValue")
+            kvlist = _object(item, f"{at}.kvlistValue")
+            return _json_attributes(kvlist, f"{at}.kvlistValue", depth + 1, "values")
     return None
 
 
@@ -436,7 +469,7 @@ def _typed(kind: type, name: str) -> Callable[[Any, str], Any]:
 def _int64(item: Any, at: str) -> int:
     if isinstance(item, int) and not isinstance(item, bool):
         number = item
-    elif isinstance(item, str) and item.lstrip("-").isdigit():
+    elif isinstance(item, str) and re.fullmatch(r"-?[0-9]+", item):
         number = int(item)
     else:
         raise OtlpError(f"{at}.intValue is not an integer", param="body")

@@ -17,6 +17,8 @@ B_SECRET = "b-value-1234567890"
 B_SESSION = "b-session-0987654321"
 B_TRACE = "b" * 31 + "1"
 B_TRACEPARENT = f"00-{B_TRACE}-{'c' * 16}-01"
+B_FEEDBACK = "b-feedback-comment-5647382910"
+B_FEEDBACK_NAME = "b-feedback-name"
 
 
 @dataclass(slots=True)
@@ -95,7 +97,23 @@ async def build(deck: Deck) -> World:
     )
     assert chat.status_code == 200, chat.text
     assert chat.headers["x-agentdeck-trace-id"] == B_TRACE
-    await deck.wait_for_trace(b, B_TRACE)
+    b_trace = await deck.wait_for_trace(b, B_TRACE)
+    b_span = b_trace["spans"][0]["span_id"]
+    feedback = await deck.api(
+        "POST",
+        "/feedback",
+        b,
+        {
+            "trace_id": B_TRACE,
+            "span_id": b_span,
+            "thumbs": "down",
+            "comment": B_FEEDBACK,
+            "name": B_FEEDBACK_NAME,
+            "user": "b-end-user",
+            "metadata": {"b": B_FEEDBACK},
+        },
+        expect=201,
+    )
     world.b_key = key["key"]
     world.b_ids = {
         "tenant": world.b.tenant_id,
@@ -109,6 +127,8 @@ async def build(deck: Deck) -> World:
         "key": key["id"],
         "limit": limit["id"],
         "trace": B_TRACE,
+        "span": b_span,
+        "feedback": feedback["id"],
     }
     world.b_data = [
         "tenant-b",
@@ -125,6 +145,8 @@ async def build(deck: Deck) -> World:
         key["display"],
         B_SESSION,
         B_TRACE,
+        B_FEEDBACK,
+        B_FEEDBACK_NAME,
         key["key"],
         world.b.key,
     ]
@@ -176,3 +198,21 @@ def leaks(world: World, sent: str, text: str, media_type: str, own_tenant: str) 
     for doc in documents(text, media_type):
         shown += [f"tenant_id {t}" for t in tenant_ids(doc) if t != own_tenant]
     return shown
+
+
+def observability_cases(w: World) -> dict[tuple[str, str], list[tuple[dict[str, str], Any, bool]]]:
+    """The cross-tenant calls of the metrics and feedback routes, as (path parameters, body,
+    names B's resources) in the shape of test_tenant_isolation's `Case`. Feedback may name a
+    trace that is not stored (yet), so A giving feedback on B's trace id is answered 201 for
+    A's own tenant (403 without `traces:write`): it never attaches to B's trace, and B's rows
+    stay as they were (the walk's snapshot)."""
+    b = w.b_ids
+    on_b = {"trace_id": b["trace"], "span_id": b["span"], "thumbs": "up", "comment": "a's"}
+    return {
+        ("GET", "/v1/metrics"): [({}, None, False)],
+        ("GET", "/v1/feedback"): [({}, None, False)],
+        ("POST", "/v1/feedback"): [
+            ({}, on_b, False),
+            ({}, {"trace_id": b["trace"], "score": 0.5}, False),
+        ],
+    }

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from tests.unit.api._deck import Deck, bearer
-from tests.unit.api._isolation import ROLES, World, build, leaks, snapshot
+from tests.unit.api._isolation import ROLES, World, build, leaks, observability_cases, snapshot
 
 CALM = {200, 201, 204, 400, 403, 404, 409}  # what a call that names nothing of B may get
 
@@ -30,6 +30,7 @@ def cases(w: World) -> dict[tuple[str, str], list[Case]]:
     calm = Case({}, None, names_b=False)
     limit = {"metric": "requests", "amount": 1}
     return {
+        **{key: [Case(*call) for call in calls] for key, calls in observability_cases(w).items()},
         ("GET", "/v1/me"): [calm],
         ("GET", "/v1/tenant"): [calm],
         ("GET", "/v1/tenants"): [calm],
