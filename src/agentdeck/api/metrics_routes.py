@@ -4,15 +4,15 @@ and thumbs given to traces): the caller's tenant only."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field, field_validator
 
-from agentdeck.api.deps import BIGINT_MAX, Body, Services, require
-from agentdeck.api.trace_routes import Cursor, Filter, Limit, Name, Reader
+from agentdeck.api.deps import Body, Services, require
+from agentdeck.api.trace_routes import Cursor, Filter, Limit, Name, Reader, ns_of
 from agentdeck.errors import InvalidRequestError
 from agentdeck.gateway.call_spans import hashed_user
 from agentdeck.identity.grants import Grant
@@ -29,23 +29,10 @@ SCORE_MAX = 1e9  # sums and means of scores stay far from a double's limits
 METADATA_MAX_BYTES = 16_384
 TRACE_ID = "^[0-9a-fA-F]{32}$"
 SPAN_ID = "^[0-9a-fA-F]{16}$"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).isoformat().replace("+00:00", "Z")
-
-
-def _ns(moment: datetime | None, name: str) -> int | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        raise InvalidRequestError(
-            f"{name} needs a time zone (for example a trailing Z)", param=name
-        )
-    # Exact to the microsecond (a float timestamp would be off by some hundred nanoseconds).
-    ns = (moment - EPOCH) // timedelta(microseconds=1) * 1000
-    return max(0, min(ns, BIGINT_MAX))
 
 
 @router.get("/metrics", summary="Span metrics per time bucket and group")
@@ -150,8 +137,8 @@ async def list_feedback(
         trace_id=trace_id,
         span_id=span_id,
         name=name,
-        since_ns=_ns(since, "since"),
-        until_ns=_ns(until, "until"),
+        since_ns=ns_of(since, "since"),
+        until_ns=ns_of(until, "until"),
     )
     found, after = await FeedbackStore(svc.engine).list(grant.tenant_id, where, limit, cursor)
     return {"data": found, "next": after}

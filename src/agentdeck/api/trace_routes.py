@@ -3,7 +3,7 @@ caller's tenant's traces, filtered, newest first, with cursors."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -22,7 +22,12 @@ Micros = Annotated[int | None, Query(ge=0, le=BIGINT_MAX)]
 Millis = Annotated[float | None, Query(ge=0, le=10**9)]
 
 
-def _ns(moment: datetime | None, name: str) -> int | None:
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def ns_of(moment: datetime | None, name: str) -> int | None:
+    """A query time as nanoseconds since the epoch, exact to the microsecond (a float
+    timestamp would be off by some hundred nanoseconds); a time without zone is a 400."""
     if moment is None:
         return None
     if moment.tzinfo is None:
@@ -30,7 +35,8 @@ def _ns(moment: datetime | None, name: str) -> int | None:
             f"{name} needs a time zone (for example a trailing Z)", param=name
         )
     # Nanoseconds in a signed 64-bit column reach the year 2262: clamp what lies beyond.
-    return max(0, min(int(moment.timestamp() * 1_000_000_000), BIGINT_MAX))
+    ns = (moment - EPOCH) // timedelta(microseconds=1) * 1000
+    return max(0, min(ns, BIGINT_MAX))
 
 
 def span_filter(
@@ -58,8 +64,8 @@ def span_filter(
 ) -> SpanFilter:
     """The filter the query parameters describe."""
     return SpanFilter(
-        since_ns=_ns(since, "since"),
-        until_ns=_ns(until, "until"),
+        since_ns=ns_of(since, "since"),
+        until_ns=ns_of(until, "until"),
         project_id=project_id,
         trace_id=trace_id,
         session_id=session_id,
