@@ -24,8 +24,11 @@ class SpanRecorder:
         batch: int = 1000,
         interval_s: float = 0.2,
         on_drop: Callable[[int], None] | None = None,
+        on_written: Callable[[list[Span]], None] | None = None,
     ) -> None:
         self._engine = engine
+        # Told of every batch once it is stored (the OTLP exporter); must not wait.
+        self._on_written = on_written
         self._insert = _insert_ignoring_duplicates(engine)
         self.writer: BatchWriter[Span] = BatchWriter(
             "span recorder", self._write, max_queue, batch, interval_s, on_drop
@@ -54,6 +57,8 @@ class SpanRecorder:
                 await _copy_into_postgres(conn, rows)
             else:
                 await conn.exec_driver_sql(self._insert, rows)
+        if self._on_written is not None:
+            self._on_written(batch)
 
 
 _STAGE = "agentdeck_spans_in"
