@@ -4,7 +4,7 @@ the routes. Holds no globals: two apps in one process share nothing."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -37,6 +37,7 @@ from agentdeck.kv import create_kv
 from agentdeck.limits.service import RateLimiter
 from agentdeck.request_context import RequestContextMiddleware
 from agentdeck.settings import Settings
+from agentdeck.tracing.export import OtlpExporter
 from agentdeck.tracing.ingest import OtlpIngest
 from agentdeck.tracing.metrics import Metrics
 from agentdeck.tracing.queries import TraceQueries
@@ -68,6 +69,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _json(error.to_json(), error.status, dict(exc.headers or {}))
 
 
+async def _in_order(*steps: Callable[[], Awaitable[None]]) -> None:
+    """Run the shutdown steps one after another."""
+    for step in steps:
+        await step()
+
+
 def create_app(settings: Settings) -> Starlette:
     """The agentdeck ASGI application for `settings`."""
     metrics = Metrics()
@@ -88,9 +95,14 @@ def create_app(settings: Settings) -> Starlette:
         catalog, dispatcher, router, breakers, metrics, cache, shadow,
         settings.gateway.cache.enabled,
     )  # fmt: skip
+    # Stored spans forwarded to an external collector, when configured.
+    exporter = (
+        OtlpExporter(settings.tracing.export, metrics) if settings.tracing.export.enabled else None
+    )
     recorder = SpanRecorder(
         engine, settings.tracing.queue_max, settings.tracing.batch,
         settings.tracing.flush_interval_s, metrics.dropped.labels("spans").inc,
+        exporter.offer if exporter is not None else None,
     )  # fmt: skip
     guard = GatewayGuard(
         identity.authenticator, RateLimiter(kv), identity.ledger, identity.spend, identity.audit,
@@ -142,20 +154,25 @@ def create_app(settings: Settings) -> Starlette:
             await breakers.start(catalog.deployment_ids())
             await switches.start()
             await identity.start()
+            if exporter is not None:
+                await exporter.start()
             await recorder.start()
             await retention.start()
             log.info("agentdeck ready: store %s, kv %s", engine.dialect.name, kv.backend)
             yield
         finally:
-            await shadow.drain()
-            await retention.stop()
-            await recorder.stop()  # every span of a finished call is written
-            await identity.stop()
-            await switches.stop()
-            await breakers.stop()
-            await catalog.aclose()
-            await kv.aclose()
-            await engine.dispose()
+            await _in_order(
+                shadow.drain,
+                retention.stop,
+                recorder.stop,  # every span of a finished call is written
+                *([exporter.stop] if exporter is not None else []),  # ... and forwarded
+                identity.stop,
+                switches.stop,
+                breakers.stop,
+                catalog.aclose,
+                kv.aclose,
+                engine.dispose,
+            )
 
     known_paths = frozenset(getattr(route, "path", "") for route in routes)
     return Starlette(

@@ -1,10 +1,14 @@
 """Settings of tracing: whether gateway calls become spans, how the recorder queues and writes
-them, and how user ids are kept. Part of the one settings tree that
-`agentdeck.settings.Settings` assembles."""
+them, how user ids and content are kept, and where stored spans are exported. Part of the one
+settings tree that `agentdeck.settings.Settings` assembles."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import re
+from typing import Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agentdeck.tracing.redaction import KINDS as REDACTION_KINDS
 
@@ -60,6 +64,103 @@ class RetentionSettings(BaseModel):
         return projects
 
 
+# An HTTP header name (RFC 9110 token) and an environment variable name.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Headers the exporter sets itself.
+_OWN_HEADERS = frozenset({"content-type", "content-encoding", "content-length", "host"})
+
+
+class ExportSettings(BaseModel):
+    """Forwarding stored spans to an external collector over OTLP/HTTP (protobuf)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=False, description="forward every stored span")
+    endpoint: str | None = Field(
+        default=None,
+        description="the collector's OTLP/HTTP traces URL (`http://collector:4318/v1/traces`); "
+        "a URL without a path gets `/v1/traces`",
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="headers sent with every export (not secrets)"
+    )
+    headers_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="header -> NAME of the environment variable holding its value (API keys)",
+    )
+    compression: Literal["gzip", "none"] = Field(default="gzip", description="request body")
+    timeout_s: float = Field(default=10.0, gt=0, description="bound on one export request")
+    batch: int = Field(default=512, ge=1, description="spans per export request")
+    queue_max: int = Field(
+        default=20_000, ge=1, description="spans waiting to be exported; beyond it dropped"
+    )
+    flush_interval_s: float = Field(
+        default=1.0, gt=0, description="how long the exporter gathers a batch"
+    )
+    max_attempts: int = Field(
+        default=5, ge=1, le=100, description="tries per batch when the collector is away"
+    )
+    shutdown_timeout_s: float = Field(
+        default=10.0, ge=0, description="how long a stop may spend exporting what is queued"
+    )
+    include_content: bool = Field(
+        default=False, description="export captured content (prompts, completions)"
+    )
+    projects: list[str] = Field(
+        default_factory=list, description="project ids whose spans are exported; [] for all"
+    )
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, endpoint: str | None) -> str | None:
+        if endpoint is None:
+            return None
+        parts = urlsplit(endpoint.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"endpoint must be an http(s) URL such as http://collector:4318/v1/traces, "
+                f"not {endpoint!r}"
+            )
+        return endpoint.strip()
+
+    @field_validator("headers")
+    @classmethod
+    def _valid_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            _check_header_name(name)
+            if any(char in value for char in "\r\n\x00"):
+                raise ValueError(f"header {name!r}: the value holds a line break or NUL")
+        return headers
+
+    @field_validator("headers_env")
+    @classmethod
+    def _valid_header_variables(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, variable in headers.items():
+            _check_header_name(name)
+            if not _ENV_NAME.fullmatch(variable):
+                raise ValueError(
+                    f"header {name!r}: {variable!r} is not an environment variable name"
+                )
+        return headers
+
+    @model_validator(mode="after")
+    def _endpoint_when_enabled(self) -> Self:
+        if self.enabled and self.endpoint is None:
+            raise ValueError("endpoint is required when export is enabled")
+        both = sorted({n.lower() for n in self.headers} & {n.lower() for n in self.headers_env})
+        if both:
+            raise ValueError(f"headers {both} are set in both headers and headers_env")
+        return self
+
+
+def _check_header_name(name: str) -> None:
+    if not _TOKEN.fullmatch(name):
+        raise ValueError(f"{name!r} is not an HTTP header name")
+    if name.lower() in _OWN_HEADERS:
+        raise ValueError(f"header {name!r} is set by the exporter itself")
+
+
 class TracingSettings(BaseModel):
     """The span recorder and what a gateway span holds."""
 
@@ -83,6 +184,7 @@ class TracingSettings(BaseModel):
     )
     content: ContentSettings = Field(default_factory=ContentSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    export: ExportSettings = Field(default_factory=ExportSettings)
     raw_user_id_projects: list[str] = Field(
         default_factory=list,
         description="project ids whose spans keep end-user ids as sent; elsewhere they are "

@@ -103,6 +103,12 @@ class Metrics:
             "agentdeck_otlp_spans", "Spans received over OTLP: accepted, rejected (malformed "
             "span) or refused (queue full, 503)", ["outcome"],
         )  # fmt: skip
+        self.otlp_export = counter(
+            "agentdeck_otlp_export_spans", "Spans forwarded to the external collector: sent, "
+            "rejected (by the collector's partial success), failed (given up after retries, or "
+            "refused) or dropped (export queue full, or still queued when a stop ran out of "
+            "time)", ["outcome"],
+        )  # fmt: skip
         self.budget_thresholds = counter(
             "agentdeck_budget_thresholds_crossed", "Soft budget thresholds crossed, by scope kind",
             ["scope_kind"],
