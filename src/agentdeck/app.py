@@ -37,6 +37,10 @@ from agentdeck.kv import create_kv
 from agentdeck.limits.service import RateLimiter
 from agentdeck.request_context import RequestContextMiddleware
 from agentdeck.settings import Settings
+from agentdeck.tracing.alerts.history import AlertHistory
+from agentdeck.tracing.alerts.store import AlertStore
+from agentdeck.tracing.alerts.webhooks import WebhookDeliverer
+from agentdeck.tracing.alerts.worker import AlertWorker
 from agentdeck.tracing.export import OtlpExporter
 from agentdeck.tracing.ingest import OtlpIngest
 from agentdeck.tracing.metrics import Metrics
@@ -117,6 +121,15 @@ def create_app(settings: Settings) -> Starlette:
         settings.server.max_body_bytes,
     )  # fmt: skip
     retention = RetentionJob(engine, settings.tracing.retention)
+    alert_store = AlertStore(engine, identity.vault)
+    alerts = AlertWorker(
+        engine, settings.alerts,
+        WebhookDeliverer(
+            engine, alert_store, settings.alerts,
+            lambda outcome: metrics.alert_deliveries.labels(outcome).inc(),
+        ),
+        lambda outcome: metrics.alert_evaluations.labels(outcome).inc(),
+    )  # fmt: skip
     fast_routes = {**openai_routes.handlers(), **messages_routes.handlers(), **ingest.handlers()}
     api = create_api(
         ApiServices(
@@ -132,6 +145,10 @@ def create_app(settings: Settings) -> Starlette:
             breakers,
             settings.identity.platform_tenant,
             TraceQueries(engine),
+            alert_store,
+            AlertHistory(engine),
+            alerts.deliverer,
+            wake_alerts=alerts.wake if settings.alerts.enabled else None,
             raw_user_id_projects=frozenset(settings.tracing.raw_user_id_projects),
         )
     )
@@ -158,11 +175,13 @@ def create_app(settings: Settings) -> Starlette:
                 await exporter.start()
             await recorder.start()
             await retention.start()
+            await alerts.start()
             log.info("agentdeck ready: store %s, kv %s", engine.dialect.name, kv.backend)
             yield
         finally:
             await _in_order(
                 shadow.drain,
+                alerts.stop,
                 retention.stop,
                 recorder.stop,  # every span of a finished call is written
                 *([exporter.stop] if exporter is not None else []),  # ... and forwarded

@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from agentdeck.config_file import ConfigFileError, read_config_file, validation_problems
+from agentdeck.settings_alerts import AlertSettings
 from agentdeck.settings_gateway import (
     MICROS_PER_USD,
     BreakerSettings,
@@ -141,6 +142,7 @@ class Settings(BaseSettings):
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     models: dict[str, ModelAliasSettings] = Field(default_factory=dict)
     fake_models: dict[str, FakeModelSettings] = Field(default_factory=dict)
 

@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from agentdeck import __version__
 from agentdeck.api import (
     access_routes,
+    alert_routes,
     audit_routes,
     directory_routes,
     metrics_routes,
@@ -34,8 +35,9 @@ def create_api(services: ApiServices) -> FastAPI:
         redoc_url=None,
         dependencies=[Depends(plain_text)],
         description="Tenants, projects, teams, users, roles, keys, limits, budgets, "
-        "credentials, the audit log and gateway switches. Authenticate with an agentdeck key "
-        "(`Authorization: Bearer ad_...` or `x-api-key`).",
+        "credentials, the audit log, gateway switches, traces, metrics, feedback, alerts and "
+        "SLOs. Authenticate with an agentdeck key (`Authorization: Bearer ad_...` or "
+        "`x-api-key`).",
     )
     api.state.services = services
     for router in (
@@ -44,6 +46,7 @@ def create_api(services: ApiServices) -> FastAPI:
         audit_routes.router,
         trace_routes.router,
         metrics_routes.router,
+        alert_routes.router,
     ):
         api.include_router(router)
     api.add_exception_handler(AgentdeckError, agentdeck_error)

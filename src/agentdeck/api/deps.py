@@ -34,6 +34,9 @@ from agentdeck.identity.grants import Grant
 from agentdeck.identity.vault import Vault
 from agentdeck.limits.service import BudgetLedger
 from agentdeck.request_context import REQUEST_ID_KEY
+from agentdeck.tracing.alerts.history import AlertHistory
+from agentdeck.tracing.alerts.store import AlertStore
+from agentdeck.tracing.alerts.webhooks import WebhookDeliverer
 from agentdeck.tracing.queries import TraceQueries
 
 BIGINT_MAX = 2**63 - 1  # the largest integer a BigInteger column (and SQLite) holds
@@ -86,6 +89,11 @@ class ApiServices:
     breakers: BreakerBoard
     platform_tenant: str
     traces: TraceQueries
+    alerts: AlertStore
+    alert_history: AlertHistory
+    alert_deliverer: WebhookDeliverer
+    # Runs a round of alert evaluation now (after a rule changed); None when alerts are off.
+    wake_alerts: Callable[[], None] | None = None
     # Projects whose feedback keeps end-user ids as sent (`tracing.raw_user_id_projects`).
     raw_user_id_projects: frozenset[str] = frozenset()
 

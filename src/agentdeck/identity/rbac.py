@@ -28,10 +28,14 @@ PERMISSIONS: dict[str, str] = {
     "tools:manage": "register and change tools",
     "traces:read": "read traces, sessions and metrics",
     "traces:write": "send spans over OTLP and record feedback",
+    "alerts:read": "read alert rules, SLOs, alert channels and the alert history",
+    "alerts:manage": "create and change alert rules, SLOs and alert channels",
     "tenants:manage": "create tenants (platform tenant only)",
 }
 
-_READ = frozenset({"users:read", "limits:read", "prompts:read", "tools:read", "traces:read"})
+_READ = frozenset(
+    {"users:read", "limits:read", "prompts:read", "tools:read", "traces:read", "alerts:read"}
+)
 _DEVELOP = _READ | {"models:use", "keys:own", "prompts:write", "tools:execute", "traces:write"}
 _ADMIN = frozenset(PERMISSIONS) - {"tenants:manage"}
 BUILTIN_ROLES: dict[str, frozenset[str]] = {

@@ -192,6 +192,26 @@ class Vault:
         self._plain[(tenant_id, name)] = value
         return value
 
+    async def seal_value(self, tenant_id: str, purpose: str, value: str) -> bytes | None:
+        """`value` sealed with the tenant's data key for `purpose` (a secret another store
+        keeps, such as a webhook signing secret); None when no master key is configured."""
+        if self._current is None:
+            return None
+        async with self._engine.begin() as conn:
+            data_key = await self._data_key(conn, tenant_id, create=True)
+        return seal(data_key, value.encode(), f"sealed:{tenant_id}:{purpose}".encode())
+
+    async def open_value(self, tenant_id: str, purpose: str, sealed: bytes) -> str:
+        """A value `seal_value` sealed for the same tenant and purpose."""
+        async with self._engine.connect() as conn:
+            data_key = await self._data_key(conn, tenant_id, create=False)
+        try:
+            return open_sealed(data_key, sealed, f"sealed:{tenant_id}:{purpose}".encode()).decode()
+        except InvalidTag as exc:
+            raise ConfigurationError(
+                f"the sealed {purpose} does not decrypt for this tenant (tampered or copied)"
+            ) from exc
+
     def cached(self, tenant_id: str, name: str) -> str | None:
         """A credential's value if it was revealed since the last change, else None."""
         return self._plain.get((tenant_id, name))

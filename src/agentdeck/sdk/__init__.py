@@ -15,8 +15,14 @@ OTLP, in the same trace as the gateway calls they make.
 Built on the OpenTelemetry SDK (install `agentdeck[sdk]`): spans nest under whatever span is
 current, including ones made by OpenTelemetry instrumentations, and `trace_headers()` carries
 the current span to the gateway as W3C `traceparent`.
+
+A webhook receiver checks that an alert delivery came from agentdeck, unchanged and recent:
+
+    if not sdk.verify_webhook(secret, request.headers["X-Agentdeck-Signature"], raw_body):
+        return 400
 """
 
 from agentdeck.sdk.tracing import configure, shutdown, trace, trace_headers
+from agentdeck.tracing.alerts.signing import verify as verify_webhook
 
-__all__ = ["configure", "shutdown", "trace", "trace_headers"]
+__all__ = ["configure", "shutdown", "trace", "trace_headers", "verify_webhook"]

@@ -57,11 +57,13 @@ GROUPS: dict[str, tuple[sa.ColumnElement[Any], ...]] = {
 
 @dataclass(frozen=True, slots=True)
 class MetricsWindow:
-    """The range of span start times [since, until) and the bucket size."""
+    """The range of span start times [since, until) and the bucket size; buckets start at
+    `origin_ns` plus whole buckets (the epoch by default; alert rules align them to since)."""
 
     since_ns: int
     until_ns: int
     bucket_s: int
+    origin_ns: int = 0
 
     @property
     def bucket_ns(self) -> int:
@@ -318,6 +320,14 @@ class MetricsQueries:
             key=lambda m: (m["start_ns"], m["group"] is not None, m["group"] or ""),
         )
 
+    async def span_metrics(
+        self, tenant_id: str, where: SpanFilter, window: MetricsWindow
+    ) -> list[dict[str, Any]]:
+        """One row per bucket that has spans, without grouping or feedback (alert rules)."""
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(self.span_query(tenant_id, where, window, None))).all()
+        return [_span_metrics(row._mapping, None, ()) for row in rows]
+
     @staticmethod
     def _keys(
         window: MetricsWindow, group_by: str | None
@@ -326,8 +336,13 @@ class MetricsQueries:
         # GROUP BY expression to the select list by its text, and two bound parameters of the
         # same value would not match.
         size = sa.literal_column(str(int(window.bucket_ns)), sa.BigInteger)
-        bucket = _C.start_ns - _C.start_ns % size
-        return bucket, GROUPS[group_by] if group_by else ()
+        groups = GROUPS[group_by] if group_by else ()
+        if window.origin_ns:
+            # Start times before the origin are outside the window (since >= origin), so the
+            # remainder is never taken of a negative number (which the engines round apart).
+            origin = sa.literal_column(str(int(window.origin_ns)), sa.BigInteger)
+            return _C.start_ns - (_C.start_ns - origin) % size, groups
+        return _C.start_ns - _C.start_ns % size, groups
 
     @staticmethod
     def _conditions(

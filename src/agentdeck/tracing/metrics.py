@@ -109,6 +109,15 @@ class Metrics:
             "refused) or dropped (export queue full, or still queued when a stop ran out of "
             "time)", ["outcome"],
         )  # fmt: skip
+        self.alert_evaluations = counter(
+            "agentdeck_alert_evaluations", "Alert rule and SLO evaluations: ok (no change), "
+            "fired, resolved or failed (the store or the rule could not be read)", ["outcome"],
+        )  # fmt: skip
+        self.alert_deliveries = counter(
+            "agentdeck_alert_deliveries", "Webhook delivery attempts: delivered, retried "
+            "(timeout, connection, 408/425/429/5xx) or failed (other answer, or attempts spent)",
+            ["outcome"],
+        )  # fmt: skip
         self.budget_thresholds = counter(
             "agentdeck_budget_thresholds_crossed", "Soft budget thresholds crossed, by scope kind",
             ["scope_kind"],
