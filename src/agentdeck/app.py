@@ -41,6 +41,7 @@ from agentdeck.tracing.alerts.history import AlertHistory
 from agentdeck.tracing.alerts.store import AlertStore
 from agentdeck.tracing.alerts.webhooks import WebhookDeliverer
 from agentdeck.tracing.alerts.worker import AlertWorker
+from agentdeck.tracing.content import ContentPolicies
 from agentdeck.tracing.export import OtlpExporter
 from agentdeck.tracing.ingest import OtlpIngest
 from agentdeck.tracing.metrics import Metrics
@@ -113,6 +114,7 @@ def create_app(settings: Settings) -> Starlette:
         catalog, settings.limits.default_max_output_tokens,
         recorder if settings.tracing.enabled else None,
         frozenset(settings.tracing.raw_user_id_projects),
+        ContentPolicies(settings.tracing.content),
     )  # fmt: skip
     openai_routes = GatewayRoutes(gateway, guard, settings.server.max_body_bytes)
     messages_routes = MessagesRoutes(gateway, guard, settings.server.max_body_bytes)

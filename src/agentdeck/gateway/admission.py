@@ -8,19 +8,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.types import Scope
 
 from agentdeck.errors import PermissionDeniedError
 from agentdeck.gateway.call_spans import call_span
 from agentdeck.gateway.catalog import ModelCatalog
-from agentdeck.gateway.models import JSON, CallRecord
+from agentdeck.gateway.models import JSON, CallContent, CallRecord
 from agentdeck.identity.audit_log import AuditEvent, AuditQueue
 from agentdeck.identity.authenticator import Authenticator
 from agentdeck.identity.grants import Grant
 from agentdeck.limits.policy import Limits
 from agentdeck.limits.service import BudgetLedger, BudgetReservation, RateLimiter
 from agentdeck.limits.spend import SpendEntry, SpendLedger
+from agentdeck.tracing.content import ContentPolicies
 from agentdeck.tracing.recorder import SpanRecorder
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,7 @@ class GatewayGuard:
         default_max_output: int,
         spans: SpanRecorder | None = None,
         raw_user_projects: frozenset[str] = frozenset(),
+        content: ContentPolicies | None = None,
     ) -> None:
         self.authenticator = authenticator
         self._limiter = limiter
@@ -91,6 +94,8 @@ class GatewayGuard:
         self._default_max_output = default_max_output
         self._spans = spans
         self._raw_user_projects = raw_user_projects
+        # Content is kept only for spans, and only when some project captures it.
+        self._content = content if spans is not None and content and content.any_capture else None
 
     async def caller(self, scope: Scope, request_id: str | None) -> Grant:
         """The authenticated caller of a request (401 otherwise)."""
@@ -124,6 +129,10 @@ class GatewayGuard:
         grant = await self.caller(scope, record.request_id)
         record.tenant_id = grant.tenant_id
         self.authorize_model(grant, record.alias, record.request_id)
+        if self._content is not None:
+            policy = self._content.of(grant.project_id)
+            if policy.capture:
+                record.content = CallContent(_asked(body, chat), policy.redact)
         limits = grant.limits.for_model(record.alias)
         input_bound = request_bytes + _FRAMING_TOKENS
         ticket = Ticket(self, grant, limits, input_bound)
@@ -173,3 +182,15 @@ class GatewayGuard:
                     datetime.now(UTC),
                 )
             )
+
+
+def _asked(body: JSON, chat: bool) -> Any:
+    """What a call asked, as its span keeps it: the messages (an Anthropic `system` first),
+    or an embedding's input."""
+    if not chat:
+        return body.get("input")
+    messages = body.get("messages")
+    system = body.get("system")
+    if system is not None and isinstance(messages, list):
+        return [{"role": "system", "content": system}, *messages]
+    return messages

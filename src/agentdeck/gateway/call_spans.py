@@ -11,7 +11,9 @@ import hashlib
 import time
 from typing import Any
 
-from agentdeck.gateway.models import CallRecord
+import orjson
+
+from agentdeck.gateway.models import MAX_CONTENT_CHARS, CallContent, CallRecord
 from agentdeck.identity.grants import Grant
 from agentdeck.tracing.spans import Span
 
@@ -74,6 +76,9 @@ def call_span(record: CallRecord, grant: Grant, raw_user_ids: bool = False) -> S
     elif record.outcome != "ok" or record.error is not None:
         status, message = "error", record.error or record.outcome
         attributes["error.type"] = (record.error or record.outcome).split(":", 1)[0]
+    input_text, output_text = _content_texts(record.content)
+    if record.content is not None:
+        attributes["agentdeck.content"] = "captured"
     return Span(
         tenant_id=grant.tenant_id,
         trace_id=record.trace_id,
@@ -101,4 +106,24 @@ def call_span(record: CallRecord, grant: Grant, raw_user_ids: bool = False) -> S
         tags=f",{','.join(record.tags)}," if record.tags else None,
         cache=record.cache,
         attributes=attributes,
+        input_text=input_text,
+        output_text=output_text,
     )
+
+
+def _content_texts(content: CallContent | None) -> tuple[str | None, str | None]:
+    """A captured call's input (as JSON unless it is text) and output, cut to the cap and
+    redacted by the project's policy."""
+    if content is None:
+        return None, None
+    asked = content.input
+    if asked is None:
+        input_text = None
+    else:
+        text = asked if isinstance(asked, str) else orjson.dumps(asked).decode(errors="replace")
+        input_text = text[:MAX_CONTENT_CHARS]
+    output_text = "".join(content.output) or None
+    if content.redact is not None:
+        input_text = content.redact(input_text) if input_text else input_text
+        output_text = content.redact(output_text) if output_text else output_text
+    return input_text, output_text

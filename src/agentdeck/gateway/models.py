@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +72,27 @@ class EmbeddingReply:
     usage: Usage
 
 
+MAX_CONTENT_CHARS = 100_000  # of input, and of output, kept for one call's span
+
+
+@dataclass(slots=True)
+class CallContent:
+    """A call's input and generated output kept for its span, when its project captures
+    content; output gathers chunk by chunk up to `MAX_CONTENT_CHARS`, nothing more."""
+
+    input: Any
+    redact: Callable[[str], str] | None = None
+    output: list[str] = field(default_factory=list)
+    size: int = 0
+
+    def add_output(self, text: str) -> None:
+        """Keep `text` (or what fits of it)."""
+        if text and self.size < MAX_CONTENT_CHARS:
+            piece = text[: MAX_CONTENT_CHARS - self.size]
+            self.output.append(piece)
+            self.size += len(piece)
+
+
 @dataclass(slots=True)
 class CallRecord:
     """What the gateway learned about one call: where it went, what it used, what it cost."""
@@ -101,3 +123,4 @@ class CallRecord:
     response_model: str | None = None
     outcome: str = "unfinished"  # ok, error, or how a stream ended; unfinished: cancelled
     error: str | None = None  # what went wrong, when something did
+    content: CallContent | None = None  # only when the project captures content

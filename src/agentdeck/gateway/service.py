@@ -8,6 +8,7 @@ dispatch; nothing here writes to the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -128,6 +129,7 @@ class GatewayService:
         key = self._cache_key("chat", body, record)
         hit = await self._cached(key, record)
         if hit is not None:
+            _keep_output(record, hit)
             return ChatReply(hit, Usage(), "")
 
         async def attempt(deployment: Deployment) -> tuple[Deployment, ChatReply]:
@@ -151,6 +153,7 @@ class GatewayService:
         if reply.usage.counted:
             reply.usage = _counted_usage(body, reply.body)
         record.usage, record.response_model = reply.usage, reply.model or None
+        _keep_output(record, reply.body)
         self._charge(record, deployment)
         await self._remember(key, record, reply.body)
         self._shadow.maybe_mirror(self._catalog.resolve(record.alias), body, record.request_id)
@@ -289,3 +292,13 @@ def _counted_usage(body: JSON, raw: bytes) -> Usage:
     parsed = orjson.loads(raw)
     generated = generated_text(parsed, "message") if isinstance(parsed, dict) else ""
     return Usage(count_messages(body.get("messages") or []), count_text(generated), counted=True)
+
+
+def _keep_output(record: CallRecord, answer: bytes) -> None:
+    """The generated text of a whole chat answer, for the span of a project that captures
+    content (parsed only then)."""
+    if record.content is not None:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            parsed = orjson.loads(answer)
+            if isinstance(parsed, dict):
+                record.content.add_output(generated_text(parsed, key="message"))

@@ -115,7 +115,10 @@ class StreamRelay:
         usage = Usage.from_openai(event.chunk.get("usage"))
         if usage is not None:
             self._reported = usage
-        self._output.add(generated_text(event.chunk))
+        text = generated_text(event.chunk)
+        self._output.add(text)
+        if self._record.content is not None:
+            self._record.content.add_output(text)
         return self._encoder.chunk(event)
 
     def _settle(self, outcome: str, error: AgentdeckError | None) -> None:
