@@ -34,6 +34,12 @@ class AlertSettings(BaseModel):
         "Retry-After is honoured up to the largest",
     )
     concurrency: int = Field(default=8, ge=1, le=256, description="deliveries sent at once")
+    allow_private_urls: bool = Field(
+        default=False,
+        description="deliver to webhook URLs whose host is a loopback, private, link-local or "
+        "other reserved address; off, such deliveries fail (tenants cannot probe the "
+        "server's own network)",
+    )
 
     @field_validator("retry_backoff_s")
     @classmethod

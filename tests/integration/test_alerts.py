@@ -75,7 +75,7 @@ def test_rules_and_slos_fire_and_deliver_signed_webhooks(
 ) -> None:
     config = {
         "tracing": {"enabled": True, "flush_interval_s": 0.05},
-        "alerts": {"tick_s": 0.2, "retry_backoff_s": [0.5]},
+        "alerts": {"tick_s": 0.2, "retry_backoff_s": [0.5], "allow_private_urls": True},
         "models": {
             "chat": deployment(stack.upstream, "fake", "1", "2"),
             "chat-down": deployment(stack.upstream, "down", "1", "2"),

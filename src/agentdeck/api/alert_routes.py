@@ -13,6 +13,7 @@ from pydantic import Field
 from agentdeck.api.deps import Body, Services, request_id, require
 from agentdeck.api.trace_routes import Cursor, Limit, ns_of
 from agentdeck.identity.grants import Grant
+from agentdeck.tracing.alerts.history import iso
 from agentdeck.tracing.alerts.models import MetricRuleSpec, SloSpec
 from agentdeck.tracing.alerts.slo import DAY_S, burn_windows, slo_counts, slo_status
 from agentdeck.tracing.alerts.store import Author, new_id
@@ -106,6 +107,9 @@ async def test_channel(channel_id: str, grant: Manager, svc: Services) -> dict[s
     await svc.alerts.channel(grant.tenant_id, channel_id)  # 404 for another tenant's
     target = await svc.alerts.channel_target(grant.tenant_id, channel_id)
     assert target is not None
+    refused = await svc.alert_deliverer.refused(target[0])
+    if refused is not None:
+        return {"delivered": False, "status": None, "error": refused}
     now = time.time_ns()
     event_id = new_id("ale_test")
     event: dict[str, Any] = {
@@ -119,7 +123,7 @@ async def test_channel(channel_id: str, grant: Manager, svc: Services) -> dict[s
         "threshold": None,
         "message": "a test delivery from agentdeck",
         "details": {},
-        "at": None,
+        "at": iso(now),
         "at_ns": now,
     }
     delivery_id = new_id("ald_test")

@@ -33,7 +33,20 @@ CHANGES: dict[tuple[str, str], list[str]] = {
     ("PUT", "/v1/credentials/{name}"): ["credential.put"],
     ("DELETE", "/v1/credentials/{name}"): ["credential.delete"],
     ("PUT", "/v1/gateway/switches/{kind}/{name}"): ["gateway.switch"],
+    ("POST", "/v1/alerts/channels"): ["alert-channel.create"],
+    ("PATCH", "/v1/alerts/channels/{channel_id}"): ["alert-channel.update"],
+    ("DELETE", "/v1/alerts/channels/{channel_id}"): ["alert-channel.delete"],
+    ("POST", "/v1/alerts/rules"): ["alert-rule.create"],
+    ("PUT", "/v1/alerts/rules/{rule_id}"): ["alert-rule.update"],
+    ("DELETE", "/v1/alerts/rules/{rule_id}"): ["alert-rule.delete"],
+    ("POST", "/v1/slos"): ["slo.create"],
+    ("PUT", "/v1/slos/{slo_id}"): ["slo.update"],
+    ("DELETE", "/v1/slos/{slo_id}"): ["slo.delete"],
 }
+# Calls that change nothing administrative. Feedback is trace data, recorded in its own
+# table. A channel's test delivery sends one signed request and stores nothing (no event, no
+# delivery row, no retry); test_alert_routes checks that it appends no audit event.
+NOT_CHANGES = {("POST", "/v1/feedback"), ("POST", "/v1/alerts/channels/{channel_id}/test")}
 
 
 async def _made(deck: Deck, method: str, path: str, body: Any = None, expect: int = 201) -> Any:
@@ -44,8 +57,7 @@ async def _made(deck: Deck, method: str, path: str, body: Any = None, expect: in
 
 async def test_every_admin_change_appends_its_event(deck: Deck) -> None:
     _, routes = await openapi_routes(deck)
-    # Feedback is trace data, recorded in its own table, not an administrative change.
-    changing = {(m, p) for m, p in routes if m != "GET"} - {("POST", "/v1/feedback")}
+    changing = {(m, p) for m, p in routes if m != "GET"} - NOT_CHANGES
     assert changing == set(CHANGES), "a new changing route: add it and its audit actions here"
     start = len(await deck.audit_events())
     done: list[tuple[tuple[str, str], Any, str]] = []  # (route, response, resource)
@@ -139,6 +151,7 @@ async def test_every_admin_change_appends_its_event(deck: Deck) -> None:
         200,
         "alias/other",
     )
+    await alert_changes(change)
 
     events = (await deck.audit_events())[start:]
     assert {key for key, _, _ in done} == set(CHANGES)
@@ -162,6 +175,29 @@ async def test_every_admin_change_appends_its_event(deck: Deck) -> None:
         "bad_position": None,
         "reason": "",
     }
+
+
+async def alert_changes(change: Any) -> None:
+    """Make every change of the alert and SLO routes through `change`."""
+    hook = {"name": "h", "url": "http://127.0.0.1:9/hook"}
+    channel = await change(
+        ("POST", "/v1/alerts/channels"), "/alerts/channels", hook, 201, "alert-channel/"
+    )
+    at, hook_resource = f"/alerts/channels/{channel['id']}", f"alert-channel/{channel['id']}"
+    await change(
+        ("PATCH", "/v1/alerts/channels/{channel_id}"), at, {"name": "i"}, 200, hook_resource
+    )
+    rule = {"name": "r", "metric": "requests", "threshold": 1e9, "channels": [channel["id"]]}
+    made = await change(("POST", "/v1/alerts/rules"), "/alerts/rules", rule, 201, "alert-rule/")
+    path, resource = f"/alerts/rules/{made['id']}", f"alert-rule/{made['id']}"
+    await change(("PUT", "/v1/alerts/rules/{rule_id}"), path, rule, 200, resource)
+    await change(("DELETE", "/v1/alerts/rules/{rule_id}"), path, None, 204, resource)
+    slo = {"name": "s", "objective": "availability", "target": 0.99}
+    made = await change(("POST", "/v1/slos"), "/slos", slo, 201, "slo/")
+    path, resource = f"/slos/{made['id']}", f"slo/{made['id']}"
+    await change(("PUT", "/v1/slos/{slo_id}"), path, {**slo, "target": 0.9}, 200, resource)
+    await change(("DELETE", "/v1/slos/{slo_id}"), path, None, 204, resource)
+    await change(("DELETE", "/v1/alerts/channels/{channel_id}"), at, None, 204, hook_resource)
 
 
 async def test_refused_calls_are_audited_through_the_queue(deck: Deck) -> None:

@@ -4,24 +4,80 @@ data only, and leaves B's rows exactly as they were."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import pytest
 
+from agentdeck.settings_alerts import AlertSettings
+from agentdeck.tracing.alerts.worker import AlertWorker
 from tests.unit.api._deck import Deck, bearer
 from tests.unit.api._isolation import ROLES, World, build, leaks, observability_cases, snapshot
 
 CALM = {200, 201, 204, 400, 403, 404, 409}  # what a call that names nothing of B may get
+B_HOOK_SECRET = "b-hook-secret-1029384756"
+B_HOOK_URL = "http://127.0.0.1:9/b-hook-path"  # nothing listens; the walk never delivers
 
 
 @dataclass(frozen=True, slots=True)
 class Case:
-    """One call of a route: its path parameters, body, and whether it names B's resources."""
+    """One call of a route: its path parameters, body, whether it names B's resources, and
+    a query string."""
 
     params: dict[str, str]
     body: Any = None
     names_b: bool = True
+    query: str = ""
+
+
+async def with_alerts(deck: Deck, world: World) -> World:
+    """Give B an alert channel, a metric rule sending to it (firing on B's chat span), an SLO
+    and the rule's event; B's delivery is left pending. When alerts run in the background
+    the worker may evaluate the rule first: the event is waited for either way."""
+    b = world.b.headers
+    channel = await deck.api(
+        "POST",
+        "/alerts/channels",
+        b,
+        {"name": "b-channel-name", "url": B_HOOK_URL, "secret": B_HOOK_SECRET},
+        expect=201,
+    )
+    rule = {"name": "b-rule-name", "metric": "requests", "threshold": 0, "interval_s": 86_400}
+    made = await deck.api("POST", "/alerts/rules", b, {**rule, "channels": [channel["id"]]}, 201)
+    slo = {"name": "b-slo-name", "objective": "availability", "target": 0.9, "interval_s": 86_400}
+    slo_made = await deck.api("POST", "/slos", b, slo, expect=201)
+    worker = AlertWorker(deck.services.engine, AlertSettings(), deck.services.alert_deliverer)
+    deadline = time.monotonic() + 5
+    while True:
+        await worker.evaluate_due()  # 0 when the background worker got there first
+        events = (await deck.api("GET", "/alerts/events", b))["data"]
+        slo_state = await deck.api("GET", f"/slos/{slo_made['id']}", b)
+        if events and slo_state["last_evaluated_at"] is not None:
+            break
+        assert time.monotonic() < deadline, "B's rule did not fire"
+        await asyncio.sleep(0.05)
+    [event] = events
+    assert (event["rule_id"], event["state"]) == (made["id"], "firing")
+    world.b_ids |= {
+        "channel": channel["id"],
+        "rule": made["id"],
+        "slo": slo_made["id"],
+        "event": event["id"],
+    }
+    world.b_data += ["b-channel-name", "b-hook-path", B_HOOK_SECRET, "b-rule-name", "b-slo-name"]
+    return world
+
+
+@pytest.fixture
+async def walk_deck(store_database: dict[str, str] | None, open_deck: Any) -> Deck:
+    """The app on SQLite and PostgreSQL with alerts off in the background: a worker there
+    would move B's rules and deliveries on during the walk, which the snapshot forbids."""
+    where = {"database": store_database} if store_database else {}
+    found: Deck = await open_deck(alerts={"enabled": False}, **where)
+    return found
 
 
 def cases(w: World) -> dict[tuple[str, str], list[Case]]:
@@ -110,6 +166,56 @@ def cases(w: World) -> dict[tuple[str, str], list[Case]]:
         ("GET", "/v1/traces"): [calm],
         ("GET", "/v1/traces/{trace_id}"): [Case({"trace_id": b["trace"]})],
         ("GET", "/v1/sessions"): [calm],
+        **alert_cases(w),
+    }
+
+
+def alert_cases(w: World) -> dict[tuple[str, str], list[Case]]:
+    """The cross-tenant calls of the alert and SLO routes. A channel of B named in a rule is
+    unknown to A: 400 naming `channels`, as for one that does not exist. A scope naming B's
+    project is only a filter on A's own spans."""
+    b = w.b_ids
+    calm = Case({}, None, names_b=False)
+    rule = {"name": "a-rule", "metric": "requests", "threshold": 1}
+    slo = {"name": "a-slo", "objective": "availability", "target": 0.9}
+    channel = {"name": "a-hook", "url": "http://127.0.0.1:9/a", "secret": "a" * 16}
+    return {
+        ("GET", "/v1/alerts/channels"): [calm],
+        ("POST", "/v1/alerts/channels"): [Case({}, channel, names_b=False)],
+        ("GET", "/v1/alerts/channels/{channel_id}"): [Case({"channel_id": b["channel"]})],
+        ("PATCH", "/v1/alerts/channels/{channel_id}"): [
+            Case({"channel_id": b["channel"]}, channel),
+            Case({"channel_id": b["channel"]}, {"secret": "a" * 16}),
+        ],
+        ("DELETE", "/v1/alerts/channels/{channel_id}"): [Case({"channel_id": b["channel"]})],
+        ("POST", "/v1/alerts/channels/{channel_id}/test"): [Case({"channel_id": b["channel"]})],
+        ("GET", "/v1/alerts/rules"): [calm],
+        ("POST", "/v1/alerts/rules"): [
+            Case({}, {**rule, "channels": [b["channel"]]}, names_b=False),
+            Case({}, {**rule, "scope": {"project_id": b["project"]}}, names_b=False),
+        ],
+        ("GET", "/v1/alerts/rules/{rule_id}"): [
+            Case({"rule_id": b["rule"]}),
+            Case({"rule_id": b["slo"]}),
+        ],
+        ("PUT", "/v1/alerts/rules/{rule_id}"): [
+            Case({"rule_id": b["rule"]}, {**rule, "enabled": False}),
+            Case({"rule_id": b["rule"]}, {**rule, "channels": [b["channel"]]}),
+        ],
+        ("DELETE", "/v1/alerts/rules/{rule_id}"): [
+            Case({"rule_id": b["rule"]}),
+            Case({"rule_id": b["slo"]}),
+        ],
+        ("GET", "/v1/alerts/events"): [
+            calm,
+            Case({}, None, names_b=False, query=f"?rule_id={b['rule']}"),
+        ],
+        ("GET", "/v1/alerts/events/{event_id}"): [Case({"event_id": b["event"]})],
+        ("GET", "/v1/slos"): [calm],
+        ("POST", "/v1/slos"): [Case({}, {**slo, "channels": [b["channel"]]}, names_b=False)],
+        ("GET", "/v1/slos/{slo_id}"): [Case({"slo_id": b["slo"]}), Case({"slo_id": b["rule"]})],
+        ("PUT", "/v1/slos/{slo_id}"): [Case({"slo_id": b["slo"]}, {**slo, "enabled": False})],
+        ("DELETE", "/v1/slos/{slo_id}"): [Case({"slo_id": b["slo"]})],
     }
 
 
@@ -126,7 +232,7 @@ async def call(
     deck: Deck, w: World, prefix: str, headers: dict[str, str], method: str, path: str, case: Case
 ) -> list[str]:
     """Make one call; the problems found with its answer."""
-    url = prefix + path.format(**case.params)
+    url = prefix + path.format(**case.params) + case.query
     response = await deck.client.request(method, url, headers=headers, json=case.body)
     what = f"{method} {url} {orjson.dumps(case.body).decode()}"
     allowed = {403, 404} if case.names_b else CALM
@@ -142,10 +248,10 @@ async def call(
 
 
 async def test_every_route_keeps_tenant_b_out_of_reach_of_every_role_of_a(
-    store_deck: Deck,
+    walk_deck: Deck,
 ) -> None:
-    deck = store_deck
-    world = await build(deck)
+    deck = walk_deck
+    world = await with_alerts(deck, await build(deck))
     prefix, routes = await openapi_routes(deck)
     table = cases(world)
     assert routes - set(table) == set(), "new /api routes: add their cross-tenant calls here"
@@ -173,7 +279,7 @@ async def test_every_route_keeps_tenant_b_out_of_reach_of_every_role_of_a(
 
 
 async def test_a_tenant_admin_sees_only_its_own_rows_in_every_list(deck: Deck) -> None:
-    world = await build(deck)
+    world = await with_alerts(deck, await build(deck))
     a = world.callers["admin"]
     lists = {
         "/users": 3 + 1,
@@ -185,11 +291,15 @@ async def test_a_tenant_admin_sees_only_its_own_rows_in_every_list(deck: Deck) -
         "/limits": 0,
         "/credentials": 0,
         "/budgets": 0,
+        "/alerts/channels": 0,
+        "/alerts/rules": 0,
+        "/slos": 0,
     }
     for path, count in lists.items():
         rows = await deck.api("GET", path, a)
         assert len(rows) == count, (path, rows)
         assert all(row.get("tenant_id", world.a.tenant_id) == world.a.tenant_id for row in rows)
+    assert await deck.api("GET", "/alerts/events", a) == {"data": [], "next": None}
     tenant = await deck.api("GET", "/tenant", a)
     assert (tenant["id"], tenant["slug"]) == (world.a.tenant_id, "tenant-a")
     roles = await deck.api("GET", "/roles", a)

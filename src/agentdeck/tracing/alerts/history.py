@@ -82,13 +82,12 @@ async def add_event(
 
 def transition(rule: Any, verdict: Verdict) -> str | None:
     """The event an evaluation makes: `firing` (started, or its severity changed),
-    `resolved`, or None (no change, or no data)."""
-    if verdict.firing is None:
-        return None
+    `resolved` (not firing any more, or no data), or None (no change)."""
     if verdict.firing:
         if rule.state != "firing" or rule.severity != verdict.severity:
             return "firing"
         return None
+    # Not firing, or no data (the traffic the rule watched stopped): a firing rule resolves.
     return "resolved" if rule.state == "firing" else None
 
 
@@ -230,7 +229,7 @@ class AlertHistory:
             rows = (await conn.execute(query)).all()
         page = rows[: min(limit, MAX_PAGE)]
         following = _cursor(page[-1].at_ns, page[-1].id) if len(rows) > len(page) else None
-        return {"data": [event_json(row) for row in page], "next_cursor": following}
+        return {"data": [event_json(row) for row in page], "next": following}
 
     async def event(self, tenant_id: str, event_id: str) -> dict[str, Any]:
         """One event with its deliveries (404 when not the tenant's)."""

@@ -88,11 +88,16 @@ class MetricRuleSpec(Routed):
     )
     window_s: int = Field(default=3600, ge=10, le=7 * 86_400)
     baseline_windows: int = Field(
-        default=24, ge=3, le=1000, description="trailing windows for above_baseline and anomaly"
+        default=24,
+        ge=3,
+        le=1000,
+        validate_default=True,
+        description="trailing windows for above_baseline and anomaly",
     )
     min_requests: int = Field(
         default=1,
         ge=0,
+        le=10**12,
         description="fewer spans in the window (tool calls for tool_error_rate) is no data: "
         "the rule keeps its state",
     )

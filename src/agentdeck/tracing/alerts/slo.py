@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,9 +31,20 @@ class Counts:
     total: int
     bad: int
 
+    def burn(self, target: float) -> Fraction:
+        """The bad fraction over the allowed fraction, exactly (0 when nothing happened)."""
+        return Fraction(self.bad, self.total) / allowed(target) if self.total else Fraction(0)
+
     def burn_rate(self, target: float) -> float:
-        """The bad fraction over the allowed fraction (0 when nothing happened)."""
-        return (self.bad / self.total) / (1 - target) if self.total else 0.0
+        """`burn` as a float."""
+        return float(self.burn(target))
+
+
+def allowed(target: float) -> Fraction:
+    """The fraction of bad spans an objective allows, exactly as written: a target of 0.999
+    allows 1/1000, not the float nearest 1 - 0.999 (which makes a budget spent exactly look
+    overspent, and a burn of exactly 14.4 fall short of 14.4)."""
+    return 1 - Fraction(repr(target))
 
 
 def _bad(spec: SloSpec) -> sa.ColumnElement[bool]:
@@ -79,9 +91,11 @@ def slo_verdict(spec: SloSpec, counts: dict[int, Counts]) -> Verdict:
     found: list[dict[str, Any]] = []
     worst: dict[str, Any] | None = None
     for alert in spec.burn_alerts:
-        long_rate = counts[alert.long_s].burn_rate(spec.target)
-        short_rate = counts[alert.short_s].burn_rate(spec.target)
-        firing = long_rate >= alert.burn_rate and short_rate >= alert.burn_rate
+        long_burn = counts[alert.long_s].burn(spec.target)
+        short_burn = counts[alert.short_s].burn(spec.target)
+        limit = Fraction(repr(alert.burn_rate))
+        firing = long_burn >= limit and short_burn >= limit
+        long_rate, short_rate = float(long_burn), float(short_burn)
         entry = {
             "severity": alert.severity,
             "long_s": alert.long_s,
@@ -115,7 +129,7 @@ def slo_status(spec: SloSpec, counts: dict[int, Counts]) -> dict[str, Any]:
     """The objective over its period: the SLI, the error budget and how much of it is left,
     and every burn-rate alert's current rates."""
     period = counts[spec.period_days * DAY_S]
-    allowed = (1 - spec.target) * period.total
+    budget = allowed(spec.target) * period.total
     verdict = slo_verdict(spec, counts)
     return {
         "period_days": spec.period_days,
@@ -124,8 +138,8 @@ def slo_status(spec: SloSpec, counts: dict[int, Counts]) -> dict[str, Any]:
         "bad": period.bad,
         "sli": (period.total - period.bad) / period.total if period.total else None,
         "target": spec.target,
-        "error_budget": allowed,
-        "error_budget_remaining": (1 - period.bad / allowed) if allowed else None,
+        "error_budget": float(budget),
+        "error_budget_remaining": float(1 - period.bad / budget) if budget else None,
         "burn_alerts": verdict.details["burn_alerts"],
         "firing": verdict.firing,
         "severity": verdict.severity,

@@ -11,11 +11,13 @@ counted when it is claimed, so a replica dying mid-send cannot retry forever.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -63,6 +65,24 @@ def retry_after_s(value: str | None) -> float | None:
     return seconds if seconds >= 0 else None
 
 
+async def private_target(url: str) -> str | None:
+    """Why `url` may not be delivered to when private addresses are refused (its host is or
+    resolves to a loopback, private, link-local or reserved address), or None."""
+    host = urlsplit(url).hostname or ""
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError:
+        return None  # unresolvable: the send fails with its own error, and is retried
+    for info in found:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if not address.is_global or address.is_multicast:
+            return (
+                f"{host} is {address}, not a public address: deliveries there need "
+                "alerts.allow_private_urls"
+            )
+    return None
+
+
 class WebhookDeliverer:
     """Sends due deliveries and records each attempt's outcome."""
 
@@ -92,6 +112,10 @@ class WebhookDeliverer:
                 headers={"User-Agent": f"agentdeck/{__version__}"},
             )
         return self._session
+
+    async def refused(self, url: str) -> str | None:
+        """Why `url` is refused (a private address, unless allowed), or None."""
+        return None if self._settings.allow_private_urls else await private_target(url)
 
     async def send(
         self, url: str, secret: str, body: bytes, ids: dict[str, str]
@@ -163,6 +187,11 @@ class WebhookDeliverer:
         url, secret = target
         body = payload(event_json(event), row.tenant_id, row.id, attempt)
         ids = {"X-Agentdeck-Event": row.event_id, "X-Agentdeck-Delivery": row.id}
+        refused = await self.refused(url)
+        if refused is not None:
+            await self._finish(row.id, "failed", None, refused, None)
+            self._count("failed")
+            return
         status, error, wait_s = await self.send(url, secret, body, ids)
         if status is not None and 200 <= status < 300:
             await self._finish(row.id, "delivered", status, None, None, delivered_ns=time.time_ns())

@@ -28,7 +28,7 @@ from agentdeck.tracing.alerts.models import MetricRuleSpec, Verdict
 from agentdeck.tracing.alerts.signing import verify
 from agentdeck.tracing.alerts.store import AlertStore, Author
 from agentdeck.tracing.alerts.tables import alert_channels, alert_deliveries, alert_rules
-from agentdeck.tracing.alerts.webhooks import WebhookDeliverer
+from agentdeck.tracing.alerts.webhooks import WebhookDeliverer, private_target
 from agentdeck.tracing.alerts.worker import AlertWorker
 from tests.unit.tracing.alerts.test_evaluate import NOW, A, B, record, span
 from tests.unit.tracing.conftest import SECOND_NS
@@ -72,6 +72,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 def settings(**values: Any) -> AlertSettings:
+    values.setdefault("allow_private_urls", True)  # the receiver is on loopback
     values.setdefault("retry_backoff_s", [1.0, 5.0])
     values.setdefault("delivery_timeout_s", 2)
     return AlertSettings(**values)
@@ -323,3 +324,58 @@ async def test_changes_are_audited(store: AsyncEngine, alerts: AlertStore) -> No
     ]
     async with store.connect() as conn:
         assert (await conn.scalar(sa.select(sa.func.count()).select_from(alert_rules))) == 0
+
+
+async def test_private_addresses_are_refused_unless_allowed(
+    store: AsyncEngine, alerts: AlertStore, receiver: Receiver
+) -> None:
+    await a_rule(alerts, receiver.url)
+    await record(store, [span(NOW - SECOND_NS)])
+    run = worker(store, alerts, allow_private_urls=False)
+    assert await run.tick(NOW) == (1, 1)
+    [refused] = await deliveries(store)
+    assert (refused.status, refused.attempts, refused.last_status) == ("failed", 1, None)
+    assert refused.last_error == (
+        "127.0.0.1 is 127.0.0.1, not a public address: deliveries there need "
+        "alerts.allow_private_urls"
+    )
+    assert receiver.got == []
+    await run.stop()
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("http://127.0.0.1:9/a", True),
+        ("http://localhost/a", True),
+        ("http://10.1.2.3/a", True),
+        ("http://192.168.0.7/a", True),
+        ("http://169.254.169.254/latest/meta-data", True),  # cloud metadata
+        ("http://[::1]/a", True),
+        ("http://[fd00::1]/a", True),
+        ("http://0.0.0.0/a", True),
+        ("https://93.184.216.34/hook", False),
+        ("https://[2606:4700::1111]/hook", False),
+    ],
+)
+async def test_which_targets_are_private(url: str, refused: bool) -> None:
+    assert (await private_target(url) is not None) is refused
+
+
+async def test_a_firing_rule_without_data_resolves(
+    store: AsyncEngine, alerts: AlertStore, receiver: Receiver
+) -> None:
+    made = await a_rule(alerts, receiver.url, metric="error_rate", threshold=0.1)
+    await record(store, [span(NOW - SECOND_NS, status="error")])
+    run = worker(store, alerts)
+    await run.evaluate_due(NOW)
+    assert (await alerts.rule(A, "metric", made["id"]))["state"] == "firing"
+    await run.evaluate_due(NOW + 60 * SECOND_NS)  # no spans in the window: no data
+    rule = await alerts.rule(A, "metric", made["id"])
+    assert (rule["state"], rule["last_value"]) == ("ok", None)
+    events = (await AlertHistory(store).events(A))["data"]
+    assert [(e["state"], e["message"]) for e in events] == [
+        ("resolved", "traffic: no data for error_rate"),
+        ("firing", "traffic: error_rate is 1, above 0.1"),
+    ]
+    await run.stop()
