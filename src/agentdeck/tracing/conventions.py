@@ -87,6 +87,15 @@ def is_content(key: str) -> bool:
 _CONTENT_MEMO: dict[str, bool] = {}
 
 
+def _has_content(attributes: dict[str, Any]) -> bool:
+    """Whether any attribute holds content; the names are looked up in C while all of them
+    are known."""
+    try:
+        return any(map(_CONTENT_MEMO.__getitem__, attributes))
+    except KeyError:
+        return any(is_content(key) for key in attributes)  # every name, to learn them all
+
+
 @dataclass(frozen=True, slots=True)
 class ContentPolicy:
     """What a project keeps of span content: nothing, or everything after `redact`."""
@@ -108,8 +117,20 @@ class Origin:
     price: Callable[[str, int, int], int | None]
 
 
-def to_span(received: ReceivedSpan, resource: dict[str, Any], origin: Origin) -> Span:
-    """The stored span of a received one."""
+def resource_attributes(resource: dict[str, Any]) -> dict[str, Any]:
+    """A resource's attributes as its spans keep them (`resource.` and the name); built once
+    for all the spans of a resource."""
+    return {f"resource.{key}": value for key, value in resource.items()}
+
+
+def to_span(
+    received: ReceivedSpan,
+    resource: dict[str, Any],
+    origin: Origin,
+    kept_resource: dict[str, Any] | None = None,
+) -> Span:
+    """The stored span of a received one (`kept_resource`: `resource_attributes(resource)`,
+    when the caller has it)."""
     attrs = received.attributes
     get = attrs.get
     operation = _text(get("gen_ai.operation.name"))
@@ -153,8 +174,9 @@ def to_span(received: ReceivedSpan, resource: dict[str, Any], origin: Origin) ->
         user = origin.hash_user(user)
     tags = get("agentdeck.tags") or get("tag.tags")
     attributes, events, input_text, output_text = _content(received, origin.content)
-    for key, value in resource.items():
-        attributes.setdefault(f"resource.{key}", value)
+    _add_resource(
+        attributes, resource_attributes(resource) if kept_resource is None else kept_resource
+    )
     if received.scope is not None:
         attributes.setdefault("otel.scope.name", received.scope)
     return Span(
@@ -194,6 +216,14 @@ def to_span(received: ReceivedSpan, resource: dict[str, Any], origin: Origin) ->
         input_text=input_text,
         output_text=output_text,
     )
+
+
+def _add_resource(attributes: dict[str, Any], kept_resource: dict[str, Any]) -> None:
+    if kept_resource.keys().isdisjoint(attributes):
+        attributes.update(kept_resource)
+    else:  # the span's own attribute of the same name is kept
+        for key, value in kept_resource.items():
+            attributes.setdefault(key, value)
 
 
 def _text(value: Any) -> str | None:
@@ -257,6 +287,8 @@ def _content(
 ) -> tuple[dict[str, Any], list[dict[str, Any]], str | None, str | None]:
     """Attributes and events with content kept (redacted) or taken out, and the span's input
     and output text."""
+    if not received.events and not _has_content(received.attributes):
+        return dict(received.attributes), [], None, None  # nothing to keep or take out
     attributes: dict[str, Any] = {}
     content: dict[str, Any] = {}
     for key, value in received.attributes.items():

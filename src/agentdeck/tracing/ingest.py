@@ -29,11 +29,12 @@ from agentdeck.identity.authenticator import Authenticator
 from agentdeck.identity.grants import Grant
 from agentdeck.request_context import REQUEST_ID_KEY
 from agentdeck.settings_tracing import TracingSettings
-from agentdeck.tracing.conventions import ContentPolicy, Origin, to_span
+from agentdeck.tracing.conventions import ContentPolicy, Origin, resource_attributes, to_span
 from agentdeck.tracing.metrics import Metrics
 from agentdeck.tracing.otlp import JSON, PROTOBUF, decode, inflate, media_type, success
 from agentdeck.tracing.recorder import SpanRecorder
 from agentdeck.tracing.redaction import redactor
+from agentdeck.tracing.spans import Span
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +108,10 @@ class OtlpIngest:
             )
             export = decode(plain, kind)
             origin = self.origin(grant)
-            spans = [
-                to_span(span, group.resource, origin)
-                for group in export.resources
-                for span in group.spans
-            ]
+            spans: list[Span] = []
+            for group in export.resources:
+                kept = resource_attributes(group.resource)
+                spans.extend(to_span(span, group.resource, origin, kept) for span in group.spans)
             if spans and not self._recorder.record_all(spans):
                 self._metrics.otlp_spans.labels("refused").inc(len(spans))
                 raise ServiceUnavailableError(

@@ -679,9 +679,7 @@ def _check(answer: httpx.Response, kind: str, recorder: SpanRecorder) -> None:
         ExportTraceServiceResponse.FromString(answer.content)
     else:
         assert set(answer.json()) <= {"partialSuccess"}
-    task = recorder.writer._task
-    assert task is not None
-    assert not task.done(), "the span writer stopped"
+    assert recorder.writer.running, "the span writer stopped"
 
 
 @settings(

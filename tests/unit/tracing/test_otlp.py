@@ -13,6 +13,9 @@ from typing import Any
 import orjson
 import pytest
 from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import DecodeError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -975,3 +978,132 @@ def test_times_are_read_exactly_up_to_the_stores_range() -> None:
     assert (received.start_ns, received.end_ns) == (0, top)
     pb = decode(_pb_request(_pb_span(start_time_unix_nano=top)), PROTOBUF)
     assert pb.resources[0].spans[0].start_ns == top
+
+
+# --- protobuf attributes read by hand ---------------------------------------------------------
+# An attribute of the common shape (a key, one scalar) is read from its bytes, not through the
+# generated classes; whatever its bytes, it must read as the generated classes read it.
+
+
+def _reference(body: bytes) -> list[dict[str, Any]]:
+    """The attributes of every span of a request, read through the generated classes."""
+
+    def value(any_value: AnyValue) -> Any:
+        kind = any_value.WhichOneof("value")
+        if kind == "bytes_value":
+            return base64.b64encode(any_value.bytes_value).decode()
+        if kind == "double_value":
+            number = any_value.double_value
+            if number != number:
+                return "NaN"
+            if abs(number) == float("inf"):
+                return "Infinity" if number > 0 else "-Infinity"
+            return number
+        return getattr(any_value, kind) if kind else None
+
+    request = ExportTraceServiceRequest.FromString(body)
+    return [
+        {pair.key: value(pair.value) for pair in span.attributes}
+        for group in request.resource_spans
+        for scope in group.scope_spans
+        for span in scope.spans
+    ]
+
+
+def _decoded(body: bytes) -> list[dict[str, Any]]:
+    export = decode(body, PROTOBUF)
+    return [span.attributes for group in export.resources for span in group.spans]
+
+
+def _varint(number: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((number & 0x7F) | (0x80 if number > 0x7F else 0))
+        number >>= 7
+        if not number:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _with_raw_attribute(raw: bytes) -> bytes:
+    """A request of one span (ids and a name) carrying `raw` as a serialized KeyValue."""
+    span = _pb_span(name="s").SerializeToString() + _field(9, raw)
+    return _field(1, _field(2, _field(2, span)))  # resourceSpans.scopeSpans.spans
+
+
+_SCALARS = st.one_of(
+    st.text(max_size=300).map(lambda text: AnyValue(string_value=text)),
+    st.integers(-(2**63), 2**63 - 1).map(lambda number: AnyValue(int_value=number)),
+    st.floats(allow_nan=True, allow_infinity=True).map(lambda d: AnyValue(double_value=d)),
+    st.booleans().map(lambda flag: AnyValue(bool_value=flag)),
+    st.just(AnyValue()),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pairs=st.lists(st.tuples(st.text(max_size=200), _SCALARS), max_size=12))
+def test_scalar_attributes_read_as_the_generated_classes_read_them(
+    pairs: list[tuple[str, AnyValue]],
+) -> None:
+    span = _pb_span()
+    span.attributes.extend(_kv(key, value) for key, value in pairs)
+    body = _pb_request(span)
+    assert _decoded(body) == _reference(body)
+    assert _decoded(body) == _reference(body)  # again, from what was remembered
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _field(2, b"\x0a\x01v") + _field(1, b"k"),  # the value before the key
+        _field(1, b"k") + _field(1, b"j") + _field(2, b"\x0a\x01v"),  # the key twice
+        _field(1, b"k") + _field(2, b"\x0a\x01v") + _field(2, b"\x18\x05"),  # the value twice
+        _field(1, b"k") + _field(2, b"\x10\x02"),  # a bool written as 2
+        _field(1, b"k") + _field(2, b"\x18\x85\x80\x00"),  # an int in more bytes than needed
+        _field(1, b"k") + _field(2, b"\x0a\x01v\x18\x07"),  # two values in one AnyValue
+        _field(1, b"k") + _field(2, b"\x0a\x01v") + b"\x18\x01",  # an unknown field after
+        _field(1, b"k") + _field(2, b"\x3a\x02\x00\x01"),  # bytes_value
+        _field(1, b"k" * 200) + _field(2, b"\x0a" + _varint(300) + b"v" * 300),  # long ones
+        _field(1, b"k") + _field(2, b"\x0a" + _varint(20_000) + b"v" * 20_000),  # 3-byte size
+        _field(2, b"\x0a\x01v"),  # no key
+        _field(1, b"k"),  # no value
+        _field(1, b"k") + _field(2, b""),  # an empty value
+        b"",  # nothing at all
+    ],
+)
+def test_unusual_attribute_bytes_read_as_the_generated_classes_read_them(raw: bytes) -> None:
+    body = _with_raw_attribute(raw)
+    assert _decoded(body) == _reference(body)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _field(1, b"k") + _field(2, b"\x0a\x05v"),  # a string longer than its value
+        _field(1, b"k") + b"\x12\x05\x0a\x01",  # a value longer than the attribute
+        _field(1, b"\xff\xfe") + _field(2, b"\x0a\x01v"),  # a key that is not UTF-8
+        _field(1, b"k") + _field(2, b"\x0a\x02\xc3\x28"),  # a value that is not UTF-8
+        _field(1, b"k") + _field(2, b"\x18\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"),
+    ],
+)
+def test_malformed_attribute_bytes_refuse_the_request(raw: bytes) -> None:
+    body = _with_raw_attribute(raw)
+    with pytest.raises(DecodeError):  # as the generated classes find them
+        ExportTraceServiceRequest.FromString(body)
+    assert _refusal(body, PROTOBUF).message.startswith(
+        "body is not an OTLP protobuf ExportTraceServiceRequest: Error parsing message"
+    )
+
+
+def test_each_span_gets_attributes_of_its_own() -> None:
+    body = _pb_request(*(_pb_span(span_id=bytes([0, n + 1] * 4), attributes={
+        "model": AnyValue(string_value="gpt-4o"), "port": AnyValue(int_value=443),
+    }) for n in range(2)))  # fmt: skip
+    first, second = _decoded(body)
+    first["model"] = "changed"
+    assert second == {"model": "gpt-4o", "port": 443}
+    assert _decoded(body)[0] == {"model": "gpt-4o", "port": 443}

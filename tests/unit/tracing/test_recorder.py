@@ -8,7 +8,7 @@ import contextlib
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agentdeck.tracing.queries import SpanFilter, TraceQueries
 from agentdeck.tracing.recorder import SpanRecorder
@@ -262,3 +262,70 @@ async def test_an_over_long_value_does_not_hold_up_other_spans(
     async with store.connect() as conn:
         names = set((await conn.execute(sa.select(spans.c.name))).scalars())
     assert "chat fine" in names
+
+
+async def test_connections_go_back_to_the_pool_once_the_queue_is_empty(store: AsyncEngine) -> None:
+    """Between batches the writer keeps its connection while more spans are queued; once
+    nothing is left to write it gives it back, so an idle recorder holds none."""
+    recorder = SpanRecorder(store, batch=100, interval_s=0.01)
+    await recorder.start()
+    try:
+        assert recorder.record_all(_numbered(1_000))
+        for _ in range(500):
+            if recorder.writer.written == 1_000:
+                break
+            await asyncio.sleep(0.01)
+        assert recorder.writer.written == 1_000
+        assert store.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        await recorder.stop()
+    assert await _count(store) == 1_000
+
+
+async def test_a_connection_whose_write_failed_is_not_used_again(store: AsyncEngine) -> None:
+    told: list[list[str]] = []
+    recorder = SpanRecorder(
+        store, batch=100, interval_s=0.01,
+        on_written=lambda batch: told.append([span.span_id for span in batch]),
+    )  # fmt: skip
+    used: list[object] = []  # the driver's connections the writes were given
+    real = recorder._store
+
+    async def flaky(conn: AsyncConnection, rows: list[tuple[object, ...]]) -> None:
+        used.append((await conn.get_raw_connection()).driver_connection)
+        if len(used) == 1:  # as if the connection broke half-way
+            raise sa.exc.OperationalError("INSERT", None, OSError("connection reset"))
+        await real(conn, rows)
+
+    recorder._store = flaky
+    await recorder.start()
+    try:
+        assert recorder.record_all(_numbered(50))
+        for _ in range(300):
+            if recorder.writer.written == 50:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await recorder.stop()
+    assert len(used) >= 2
+    assert all(conn is not used[0] for conn in used[1:])  # thrown away, a new one taken
+    assert await _count(store) == 50
+    assert told == [[f"{n:016x}" for n in range(50)]]  # told once, after the write that stored
+
+
+async def test_the_same_spans_in_two_batches_in_flight_at_once_are_stored_once(
+    store: AsyncEngine,
+) -> None:
+    """An exporter retrying a request while the first copy is still being written: on
+    PostgreSQL the two batches are written at the same time, on two connections."""
+    recorder = SpanRecorder(store, batch=500, interval_s=0.01)
+    assert recorder.record_all(_numbered(500))
+    assert recorder.record_all(_numbered(500))
+    await recorder.start()
+    for _ in range(500):
+        if recorder.writer.written == 1_000:
+            break
+        await asyncio.sleep(0.01)
+    await recorder.stop()
+    assert recorder.writer.written == 1_000
+    assert await _count(store) == 500
