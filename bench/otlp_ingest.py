@@ -8,6 +8,9 @@ span is counted in the store, so it includes the recorder's queue and writes.
 
     .venv/bin/python bench/otlp_ingest.py                    # both stores, 1M-span query row
     BENCH_OTLP_SPANS=50000 BENCH_OTLP_QUERY_SPANS=100000 .venv/bin/python bench/otlp_ingest.py
+    # before and after a change, side by side: 5 alternating rounds, medians per source
+    BENCH_OTLP_SOURCES=before=/tmp/base/src,after=src BENCH_OTLP_ROUNDS=5 \
+        BENCH_OTLP_QUERY_SPANS=0 .venv/bin/python bench/otlp_ingest.py
 
 Environment: BENCH_OTLP_SPANS (spans per ingest row, default 200,000), BENCH_OTLP_BATCH (spans
 per request, default 500), BENCH_OTLP_CONNECTIONS (default 4), BENCH_OTLP_QUERY_SPANS (store
@@ -16,6 +19,12 @@ test database; empty skips the PostgreSQL row), BENCH_PHOENIX (path of a Python 
 arize-phoenix installed; empty skips that row), BENCH_OTLP_PHOENIX_SPANS (spans sent to
 Phoenix, default 20,000: it ingests two orders of magnitude slower). The agentdeck rows are
 also measured at the Phoenix row's size, so the two are compared at equal load.
+
+Comparing versions: BENCH_OTLP_SOURCES (label=path of a `src` directory, comma-separated; the
+server of each runs with that directory first on its PYTHONPATH; default: the installed
+agentdeck), BENCH_OTLP_ROUNDS (default 1: the ingest rows of every source are run this many
+times, the order of the sources alternating from round to round, and the medians printed),
+BENCH_OTLP_STORES (default "sqlite,postgres").
 """
 
 from __future__ import annotations
@@ -201,10 +210,10 @@ def write_config(directory: Path, port: int, database: str) -> Path:
 
 def ingest_row(
     procs: ProcessSet, name: str, config: Path, port: int, bodies: list[bytes], spans: int,
-    count: Any, connections: int,
+    count: Any, connections: int, env: dict[str, str] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Start a server, send every body, wait until every span is stored; the row."""
-    server = procs.start(name, serve_argv(config), int(SERVER_CORE), port)
+    server = procs.start(name, serve_argv(config), int(SERVER_CORE), port, env=env)
     wait_ready(server, "/readyz", timeout_s=60)
     cpu_before = process_cpu_s(server.pid)
     started = time.monotonic()
@@ -226,14 +235,15 @@ def ingest_row(
 
 
 def query_row(
-    procs: ProcessSet, directory: Path, size: int, batch: int, connections: int
-) -> dict[str, Any]:
+    procs: ProcessSet, directory: Path, size: int, batch: int, connections: int,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """Fill a SQLite store with `size` spans through the ingest endpoint, then time the
     trace-list query (newest page, and filtered by model) 100 times each."""
     port = free_port()
     db = directory / "query.db"
     config = write_config(directory, port, f"{{url: 'sqlite+aiosqlite:///{db}'}}")
-    server = procs.start("query", serve_argv(config), 0, port)
+    server = procs.start("query", serve_argv(config), 0, port, env=env)
     wait_ready(server, "/readyz", timeout_s=60)
     url = f"http://127.0.0.1:{port}"
     chunk = 100_000
@@ -297,6 +307,78 @@ def phoenix_row(
     }
 
 
+def parse_sources(text: str) -> list[tuple[str, dict[str, str] | None]]:
+    """(label, server environment) of each `label=path` of BENCH_OTLP_SOURCES; the installed
+    agentdeck when there are none."""
+    if not text.strip():
+        return [("installed", None)]
+    sources: list[tuple[str, dict[str, str] | None]] = []
+    for item in text.split(","):
+        label, _, path = item.partition("=")
+        src = Path(path).resolve()
+        if not (src / "agentdeck").is_dir():
+            raise HarnessError(f"BENCH_OTLP_SOURCES: {src} holds no agentdeck package")
+        sources.append((label, {**os.environ, "PYTHONPATH": str(src)}))
+    return sources
+
+
+def store_row(
+    procs: ProcessSet, directory: Path, store: str, pg_url: str, bodies: list[bytes], spans: int,
+    connections: int, env: dict[str, str] | None,
+) -> dict[str, Any]:  # fmt: skip
+    """One ingest row into a new, empty store: a SQLite file, or a PostgreSQL schema."""
+    port = free_port()
+    if store == "sqlite":
+        db = directory / f"ingest-{uuid.uuid4().hex[:8]}.db"
+        config = write_config(directory, port, f"{{url: 'sqlite+aiosqlite:///{db}'}}")
+        try:
+            return ingest_row(
+                procs, "agentdeck sqlite", config, port, bodies, spans,
+                lambda: count_sqlite(db), connections, env,
+            )  # fmt: skip
+        finally:
+            for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+                path.unlink(missing_ok=True)
+    if store != "postgres":
+        raise HarnessError(f"BENCH_OTLP_STORES: unknown store {store!r}")
+    import asyncpg
+
+    async def schema_ddl(sql: str) -> None:
+        conn = await asyncpg.connect(pg_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    asyncio.run(schema_ddl(f'CREATE SCHEMA "{schema}"'))
+    try:
+        database = json.dumps({"url": pg_url, "schema_name": schema})
+        config = write_config(directory, port, database)
+        return ingest_row(
+            procs, "agentdeck postgres", config, port, bodies, spans,
+            lambda: count_postgres(pg_url, schema), connections, env,
+        )  # fmt: skip
+    finally:
+        asyncio.run(schema_ddl(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def print_medians(rows: list[dict[str, Any]]) -> None:
+    """The median of every ingest figure per (row, source), with every round's value."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        if "source" in row:
+            groups.setdefault((row["row"], row["source"]), []).append(row)
+    print("\nmedians over the rounds:")
+    for (name, source), found in groups.items():
+        rates = [r["spans_per_s"] for r in found]
+        cpus = [r["server_cpu_us_per_span"] for r in found]
+        print(
+            f"  {name:20s} {source:12s} spans/s until stored {statistics.median(rates):8,.0f} "
+            f"{rates}  server CPU us/span {statistics.median(cpus):6.1f} {cpus}"
+        )
+
+
 def main() -> int:
     """Run the rows and print them as a table and as JSON."""
     spans = env_int("BENCH_OTLP_SPANS", 200_000)
@@ -312,38 +394,23 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     print(f"building {spans} spans in batches of {batch} ...", flush=True)
     bodies = batches(spans, batch, seed=1)
+    sources = parse_sources(os.environ.get("BENCH_OTLP_SOURCES", ""))
+    stores = os.environ.get("BENCH_OTLP_STORES", "sqlite,postgres").split(",")
+    rounds = env_int("BENCH_OTLP_ROUNDS", 1)
     try:
-        port = free_port()
-        db = directory / "ingest.db"
-        config = write_config(directory, port, f"{{url: 'sqlite+aiosqlite:///{db}'}}")
-        rows.append(ingest_row(
-            procs, "agentdeck sqlite", config, port, bodies, spans,
-            lambda: count_sqlite(db), connections,
-        ))  # fmt: skip
-        print(rows[-1], flush=True)
-        if pg_url:
-            schema = f"bench_{uuid.uuid4().hex[:8]}"
-            import asyncpg
-
-            async def schema_ddl(sql: str) -> None:
-                conn = await asyncpg.connect(pg_url)
-                try:
-                    await conn.execute(sql)
-                finally:
-                    await conn.close()
-
-            asyncio.run(schema_ddl(f'CREATE SCHEMA "{schema}"'))
-            try:
-                port = free_port()
-                database = json.dumps({"url": pg_url, "schema_name": schema})
-                config = write_config(directory, port, database)
-                rows.append(ingest_row(
-                    procs, "agentdeck postgres", config, port, bodies, spans,
-                    lambda: count_postgres(pg_url, schema), connections,
-                ))  # fmt: skip
-                print(rows[-1], flush=True)
-            finally:
-                asyncio.run(schema_ddl(f'DROP SCHEMA "{schema}" CASCADE'))
+        for round_ in range(rounds):
+            order = sources if round_ % 2 == 0 else sources[::-1]
+            for label, env in order:
+                for store in stores:
+                    if store == "postgres" and not pg_url:
+                        continue
+                    row = store_row(procs, directory, store, pg_url, bodies, spans,
+                                    connections, env)  # fmt: skip
+                    row.update(source=label, round=round_ + 1)
+                    rows.append(row)
+                    print(row, flush=True)
+        if rounds > 1 or len(sources) > 1:
+            print_medians(rows)
         if phoenix:
             small = env_int("BENCH_OTLP_PHOENIX_SPANS", 20_000)
             few = batches(small, batch, seed=2)
@@ -352,7 +419,7 @@ def main() -> int:
             config = write_config(directory, port, f"{{url: 'sqlite+aiosqlite:///{db_small}'}}")
             rows.append(ingest_row(
                 procs, "agentdeck sqlite (phoenix load)", config, port, few, small,
-                lambda: count_sqlite(db_small), connections,
+                lambda: count_sqlite(db_small), connections, sources[-1][1],
             ))  # fmt: skip
             print(rows[-1], flush=True)
             try:
@@ -361,7 +428,9 @@ def main() -> int:
                 rows.append({"row": "phoenix (sqlite)", "skipped": str(exc)[:200]})
             print(rows[-1], flush=True)
         if query_spans:
-            rows.append(query_row(procs, directory, query_spans, batch, connections))
+            # The last source (in "before=...,after=...", the change) fills and queries it.
+            last = sources[-1][1]
+            rows.append(query_row(procs, directory, query_spans, batch, connections, last))
             print(rows[-1], flush=True)
     finally:
         procs.stop_all()

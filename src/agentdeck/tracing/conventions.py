@@ -173,48 +173,48 @@ def to_span(
     if user is not None and origin.hash_user is not None:
         user = origin.hash_user(user)
     tags = get("agentdeck.tags") or get("tag.tags")
+    session, prompt_version = get("agentdeck.session.id"), get("llm.prompt_template.version")
     attributes, events, input_text, output_text = _content(received, origin.content)
     _add_resource(
         attributes, resource_attributes(resource) if kept_resource is None else kept_resource
     )
     if received.scope is not None:
         attributes.setdefault("otel.scope.name", received.scope)
+    # Positional, in the order of Span's fields: matching 34 keywords to parameters cost a
+    # twentieth of normalizing a span. The tests of this module read every field by name.
     return Span(
-        tenant_id=origin.tenant_id,
-        trace_id=received.trace_id,
-        span_id=received.span_id,
-        parent_span_id=received.parent_span_id,
-        name=received.name.replace("\x00", ""),
-        start_ns=received.start_ns,
-        end_ns=max(received.end_ns, received.start_ns),
-        project_id=origin.project_id,
-        kind=received.kind,
-        status=received.status,
-        status_message=_text(received.status_message),
-        source="otlp",
-        service=_text(resource.get("service.name")),
-        operation=operation,
-        provider=provider,
-        request_model=request_model,
-        response_model=response_model,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cost_micros=cost,
-        session_id=_text(
-            get("gen_ai.conversation.id") or get("session.id") or get("agentdeck.session.id")
-        ),
-        user_id=user,
-        prompt_name=_text(get("agentdeck.prompt.name") or get("gen_ai.prompt.name")),
-        prompt_version=_version(
-            get("agentdeck.prompt.version") or get("llm.prompt_template.version")
-        ),
-        deployment=_text(get("agentdeck.deployment")),
-        tool_name=_text(get("gen_ai.tool.name") or get("tool.name")),
-        tags=_tags(tags),
-        attributes=attributes,
-        events=events,
-        input_text=input_text,
-        output_text=output_text,
+        origin.tenant_id,  # tenant_id
+        received.trace_id,  # trace_id
+        received.span_id,  # span_id
+        received.name.replace("\x00", ""),  # name
+        received.start_ns,  # start_ns
+        max(received.end_ns, received.start_ns),  # end_ns
+        received.parent_span_id,  # parent_span_id
+        origin.project_id,  # project_id
+        received.kind,  # kind
+        received.status,  # status
+        _text(received.status_message),  # status_message
+        "otlp",  # source
+        _text(resource.get("service.name")),  # service
+        operation,  # operation
+        provider,  # provider
+        request_model,  # request_model
+        response_model,  # response_model
+        input_tokens,  # input_tokens
+        output_tokens,  # output_tokens
+        cost,  # cost_micros
+        _text(get("gen_ai.conversation.id") or get("session.id") or session),  # session_id
+        user,  # user_id
+        _text(get("agentdeck.prompt.name") or get("gen_ai.prompt.name")),  # prompt_name
+        _version(get("agentdeck.prompt.version") or prompt_version),  # prompt_version
+        _text(get("agentdeck.deployment")),  # deployment
+        _text(get("gen_ai.tool.name") or get("tool.name")),  # tool_name
+        _tags(tags),  # tags
+        None,  # cache: a gateway fact
+        attributes,  # attributes
+        events,  # events
+        input_text,  # input_text
+        output_text,  # output_text
     )
 
 

@@ -96,15 +96,16 @@ class Span:
     def values(self) -> tuple[Any, ...]:
         """The span as one row of the `spans` table, in `ROW_COLUMNS` order; text longer than
         its column (a client's model name, an OTLP attribute) is cut to fit, not refused."""
-        values = list(_get_columns(self))
+        row: tuple[Any, ...] = _get_columns(self)
         for index, length in _BOUNDED:
-            value = values[index]
+            value = row[index]
             if value is not None and len(value) > length:
-                values[index] = value[:length]
-        values.append(max(0, self.end_ns - self.start_ns) // 1000)
-        values.append(orjson.dumps(self.attributes, default=str).decode())
-        values.append(orjson.dumps(self.events, default=str).decode())
-        return tuple(values)
+                row = _cut(row)
+                break
+        events = self.events
+        return (*row, max(0, self.end_ns - self.start_ns) // 1000,
+                orjson.dumps(self.attributes, default=str).decode(),
+                orjson.dumps(events, default=str).decode() if events else "[]")  # fmt: skip
 
     def row(self) -> dict[str, Any]:
         """The span as insert parameters of the `spans` table, by column name."""
@@ -124,3 +125,13 @@ COLUMN_LENGTHS = {
     "cache": 8,
 }  # fmt: skip
 _BOUNDED = tuple((_COLUMNS.index(name), length) for name, length in COLUMN_LENGTHS.items())
+
+
+def _cut(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`row` with every bounded text cut to its column's length."""
+    cut = list(row)
+    for index, length in _BOUNDED:
+        value = cut[index]
+        if value is not None and len(value) > length:
+            cut[index] = value[:length]
+    return tuple(cut)

@@ -787,3 +787,18 @@ async def test_fuzz_random_json_shapes(deck: Deck, document: Any, gzipped: bool)
     extra = {"content-encoding": "gzip"} if gzipped else {}
     answer = await _send(deck, gzip.compress(body) if gzipped else body, deck.owner, JSON, **extra)
     _check(answer, JSON, _recorder(deck))
+
+
+def test_a_user_hashed_again_is_hashed_per_tenant() -> None:
+    """Hashed ids are remembered (a user sends many spans), per tenant: the same user id in
+    two tenants is two people."""
+    ingest = OtlpIngest(None, None, TracingSettings(), lambda model, i, o: None,  # type: ignore[arg-type]
+                        Metrics(), 1 << 20)  # fmt: skip
+    other = Grant("key-2", "tenant-2", "t", "p", "p-1", "pat", "user")
+    first, second = ingest.origin(_grant("p")).hash_user, ingest.origin(other).hash_user
+    assert first is not None
+    assert second is not None
+    for _ in range(2):  # hashed, then remembered
+        assert first("alice") == hashed_user("tenant-1", "alice")
+        assert second("alice") == hashed_user("tenant-2", "alice")
+    assert first("alice") != second("alice")
