@@ -34,7 +34,7 @@ from agentdeck.gateway.call_spans import hashed_user
 from agentdeck.gateway.http import RawRoute
 from agentdeck.identity.grants import Grant
 from agentdeck.settings_tracing import TracingSettings
-from agentdeck.tracing.ingest import OtlpIngest
+from agentdeck.tracing.ingest import SPANS_PER_TURN, OtlpIngest
 from agentdeck.tracing.metrics import Metrics
 from agentdeck.tracing.recorder import SpanRecorder
 from agentdeck.tracing.redaction import redactor
@@ -560,6 +560,25 @@ async def test_a_request_larger_than_the_whole_queue_is_always_a_503(
     assert (await _send(deck, _numbered(4, TRACE), deck.owner)).status_code == 200
     trace = await deck.wait_for_trace(deck.owner, TRACE, spans=4)
     assert trace["span_count"] == 4
+
+
+async def test_large_requests_read_side_by_side_are_each_queued_whole_or_refused_whole(
+    open_deck: DeckFactory,
+) -> None:
+    """A request is normalized a few spans at a time, letting other requests (and the span
+    writer) run in between; it is still queued whole or not at all."""
+    size = SPANS_PER_TURN * 2 + 50
+    deck: Deck = await open_deck(tracing={**FAST, "queue_max": size + SPANS_PER_TURN})
+    recorder = _recorder(deck)
+    await recorder.writer.stop()  # nothing leaves the queue until it is started again
+    traces = ("a" * 32, "b" * 32)
+    answers = await asyncio.gather(*(_send(deck, _numbered(size, t), deck.owner) for t in traces))
+    assert sorted(answer.status_code for answer in answers) == [200, 503]
+    assert recorder.writer.pending == size
+    kept = traces[[answer.status_code for answer in answers].index(200)]
+    await recorder.writer.start()
+    trace = await deck.wait_for_trace(deck.owner, kept, spans=size)
+    assert trace["span_count"] == size
 
 
 # --- content policy and users ----------------------------------------------------------------
