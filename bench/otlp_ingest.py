@@ -24,7 +24,7 @@ Comparing versions: BENCH_OTLP_SOURCES (label=path of a `src` directory, comma-s
 server of each runs with that directory first on its PYTHONPATH; default: the installed
 agentdeck), BENCH_OTLP_ROUNDS (default 1: the ingest rows of every source are run this many
 times, the order of the sources alternating from round to round, and the medians printed),
-BENCH_OTLP_STORES (default "sqlite,postgres").
+BENCH_OTLP_STORES (default "sqlite,postgres"; empty runs only the query and Phoenix rows).
 """
 
 from __future__ import annotations
@@ -395,7 +395,7 @@ def main() -> int:
     print(f"building {spans} spans in batches of {batch} ...", flush=True)
     bodies = batches(spans, batch, seed=1)
     sources = parse_sources(os.environ.get("BENCH_OTLP_SOURCES", ""))
-    stores = os.environ.get("BENCH_OTLP_STORES", "sqlite,postgres").split(",")
+    stores = [s for s in os.environ.get("BENCH_OTLP_STORES", "sqlite,postgres").split(",") if s]
     rounds = env_int("BENCH_OTLP_ROUNDS", 1)
     try:
         for round_ in range(rounds):
