@@ -30,11 +30,11 @@ from agentdeck.identity.authenticator import Authenticator
 from agentdeck.identity.grants import Grant
 from agentdeck.request_context import REQUEST_ID_KEY
 from agentdeck.settings_tracing import TracingSettings
-from agentdeck.tracing.conventions import ContentPolicy, Origin, resource_attributes, to_span
+from agentdeck.tracing.content import ContentPolicies
+from agentdeck.tracing.conventions import Origin, resource_attributes, to_span
 from agentdeck.tracing.metrics import Metrics
 from agentdeck.tracing.otlp import JSON, PROTOBUF, Export, decode, inflate, media_type, success
 from agentdeck.tracing.recorder import SpanRecorder
-from agentdeck.tracing.redaction import redactor
 from agentdeck.tracing.spans import Span
 
 log = logging.getLogger(__name__)
@@ -71,12 +71,7 @@ class OtlpIngest:
         self._metrics = metrics
         self._limit = max_body_bytes
         self._raw_users = frozenset(settings.raw_user_id_projects)
-        redact = redactor(tuple(settings.content.redact)) if settings.content.redact else None
-        self._policies = {
-            project: ContentPolicy(capture, redact)
-            for project, capture in settings.content.projects.items()
-        }
-        self._default_policy = ContentPolicy(settings.content.capture, redact)
+        self._policies = ContentPolicies(settings.content)
         self._hashed_users: dict[tuple[str, str], str] = {}
 
     def handlers(self) -> dict[tuple[str, str], Handler]:
@@ -95,7 +90,7 @@ class OtlpIngest:
             tenant_id=tenant,
             project_id=grant.project_id,
             hash_user=None if raw else lambda user: self._hashed_user(tenant, user),
-            content=self._policies.get(grant.project_id, self._default_policy),
+            content=self._policies.of(grant.project_id),
             price=self._price,
         )
 
