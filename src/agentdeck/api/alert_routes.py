@@ -13,11 +13,11 @@ from pydantic import Field
 from agentdeck.api.deps import Body, Services, request_id, require
 from agentdeck.api.trace_routes import Cursor, Limit, ns_of
 from agentdeck.identity.grants import Grant
-from agentdeck.tracing.alerts.history import iso
 from agentdeck.tracing.alerts.models import MetricRuleSpec, SloSpec
 from agentdeck.tracing.alerts.slo import DAY_S, burn_windows, slo_counts, slo_status
-from agentdeck.tracing.alerts.store import Author, new_id
+from agentdeck.tracing.alerts.store import Author, new_id, rule_json
 from agentdeck.tracing.alerts.webhooks import payload
+from agentdeck.tracing.queries import iso_time
 
 router = APIRouter(prefix="/v1")
 Reader = Annotated[Grant, Depends(require("alerts:read"))]
@@ -123,7 +123,7 @@ async def test_channel(channel_id: str, grant: Manager, svc: Services) -> dict[s
         "threshold": None,
         "message": "a test delivery from agentdeck",
         "details": {},
-        "at": iso(now),
+        "at": iso_time(now),
         "at_ns": now,
     }
     delivery_id = new_id("ald_test")
@@ -234,11 +234,10 @@ async def get_slo(slo_id: str, grant: Reader, svc: Services) -> dict[str, Any]:
     """The objective, its alert state, and its status now: the SLI and error budget over the
     period, and every burn-rate alert's current long and short rates."""
     row = await svc.alerts.rule_row(grant.tenant_id, "slo", slo_id)
-    found = await svc.alerts.rule(grant.tenant_id, "slo", slo_id)
-    spec = SloSpec.model_validate({k: found[k] for k in SloSpec.model_fields})
+    spec = SloSpec.model_validate_json(row.spec)
     windows = burn_windows(spec) | {spec.period_days * DAY_S}
     counts = await slo_counts(svc.engine, row.tenant_id, spec, time.time_ns(), windows)
-    return {**found, "status": slo_status(spec, counts)}
+    return {**rule_json(row), "status": slo_status(spec, counts)}
 
 
 @router.put("/slos/{slo_id}", summary="Replace an SLO")

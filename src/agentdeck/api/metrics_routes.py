@@ -4,7 +4,7 @@ and thumbs given to traces): the caller's tenant only."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -18,6 +18,7 @@ from agentdeck.gateway.call_spans import hashed_user
 from agentdeck.identity.grants import Grant
 from agentdeck.tracing.aggregates import MAX_BUCKET_S, MetricsQueries, metrics_window
 from agentdeck.tracing.feedback import FeedbackFilter, FeedbackStore, NewFeedback
+from agentdeck.tracing.queries import iso_time
 
 router = APIRouter(prefix="/v1")
 Writer = Annotated[Grant, Depends(require("traces:write"))]
@@ -29,10 +30,6 @@ SCORE_MAX = 1e9  # sums and means of scores stay far from a double's limits
 METADATA_MAX_BYTES = 16_384
 TRACE_ID = "^[0-9a-fA-F]{32}$"
 SPAN_ID = "^[0-9a-fA-F]{16}$"
-
-
-def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat().replace("+00:00", "Z")
 
 
 @router.get("/metrics", summary="Span metrics per time bucket and group")
@@ -57,8 +54,8 @@ async def get_metrics(
         grant.tenant_id, where, window, group, feedback_name
     )
     return {
-        "since": _iso(window.since_ns),
-        "until": _iso(window.until_ns),
+        "since": iso_time(window.since_ns),
+        "until": iso_time(window.until_ns),
         "bucket": window.bucket_s,
         "group_by": group,
         "data": rows,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agentdeck.errors import InvalidRequestError
 from agentdeck.tracing.feedback import feedback, score_value
-from agentdeck.tracing.queries import SpanFilter
+from agentdeck.tracing.queries import SpanFilter, iso_time
 from agentdeck.tracing.tables import spans
 
 _C = spans.c
@@ -149,10 +148,6 @@ def _joined(row: Any, name: str) -> int:
 
 def _count_if(condition: sa.ColumnElement[bool], name: str) -> sa.Label[int]:
     return _sum(sa.case((condition, 1), else_=0), name)
-
-
-def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -358,7 +353,7 @@ def _span_metrics(row: Any, group_by: str | None, group_values: Sequence[Any]) -
     hits, misses = row["cache_hits"], row["cache_misses"]
     tool_calls, tool_errors = row["tool_calls"], row["tool_errors"]
     return {
-        "start": _iso(row["bucket_ns"]),
+        "start": iso_time(row["bucket_ns"]),
         "start_ns": row["bucket_ns"],
         "group": _group_value(group_by, group_values),
         "requests": requests,

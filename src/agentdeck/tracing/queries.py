@@ -121,8 +121,8 @@ def span_json(row: Any) -> dict[str, Any]:
     found = dict(row._mapping)
     found["attributes"] = orjson.loads(found["attributes"])
     found["events"] = orjson.loads(found["events"])
-    found["start_time"] = _iso(found["start_ns"])
-    found["end_time"] = _iso(found["end_ns"])
+    found["start_time"] = iso_time(found["start_ns"])
+    found["end_time"] = iso_time(found["end_ns"])
     found["duration_ms"] = found.pop("duration_us") / 1000
     return found
 
@@ -132,7 +132,8 @@ def _total(column: sa.ColumnElement[Any], name: str) -> sa.Label[int]:
     return sa.cast(sa.func.coalesce(sa.func.sum(column), 0), sa.BigInteger).label(name)
 
 
-def _iso(ns: int) -> str:
+def iso_time(ns: int) -> str:
+    """An ns timestamp as ISO 8601 UTC with a trailing Z."""
     return datetime.fromtimestamp(ns / 1e9, UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -254,5 +255,6 @@ class TraceQueries:
         async with self._engine.connect() as conn:
             rows = [dict(row._mapping) for row in await conn.execute(query)]
         for row in rows:
-            row["first_time"], row["last_time"] = _iso(row["first_ns"]), _iso(row["last_ns"])
+            row["first_time"] = iso_time(row["first_ns"])
+            row["last_time"] = iso_time(row["last_ns"])
         return rows

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import secrets
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -21,17 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from agentdeck.errors import InvalidRequestError, NotFoundError
 from agentdeck.tracing.alerts.models import Verdict
 from agentdeck.tracing.alerts.tables import alert_deliveries, alert_events, alert_rules
+from agentdeck.tracing.queries import iso_time
 
 _R = alert_rules.c
 _E = alert_events.c
 _D = alert_deliveries.c
 MAX_PAGE = 500
 MAX_TEXT = 4000
-
-
-def iso(ns: int) -> str:
-    """An ns timestamp as ISO 8601 UTC."""
-    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _event_id() -> str:
@@ -157,7 +152,7 @@ def event_json(row: Any) -> dict[str, Any]:
         "threshold": row.threshold,
         "message": row.message,
         "details": orjson.loads(row.details),
-        "at": iso(row.at_ns),
+        "at": iso_time(row.at_ns),
         "at_ns": row.at_ns,
     }
 
@@ -170,8 +165,8 @@ def _delivery_json(row: Any) -> dict[str, Any]:
         "attempts": row.attempts,
         "last_status": row.last_status,
         "last_error": row.last_error,
-        "next_attempt_at": iso(row.next_attempt_ns) if row.status == "pending" else None,
-        "delivered_at": iso(row.delivered_ns) if row.delivered_ns else None,
+        "next_attempt_at": iso_time(row.next_attempt_ns) if row.status == "pending" else None,
+        "delivered_at": iso_time(row.delivered_ns) if row.delivered_ns else None,
     }
 
 

@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agentdeck.errors import ConflictError, InvalidRequestError, NotFoundError
 from agentdeck.identity.audit_log import AuditEvent, append
-from agentdeck.tracing.alerts.history import iso, resolve_on_stop
+from agentdeck.tracing.alerts.history import resolve_on_stop
 from agentdeck.tracing.alerts.models import MetricRuleSpec, SloSpec
 from agentdeck.tracing.alerts.tables import alert_channels, alert_rules
+from agentdeck.tracing.queries import iso_time
 
 _CH = alert_channels.c
 _R = alert_rules.c
@@ -71,8 +72,8 @@ def _channel_json(row: Any) -> dict[str, Any]:
         "url": row.url,
         "secret_sealed": row.secret_sealed is not None,
         "created_by": row.created_by,
-        "created_at": iso(row.created_ns),
-        "updated_at": iso(row.updated_ns),
+        "created_at": iso_time(row.created_ns),
+        "updated_at": iso_time(row.updated_ns),
     }
 
 
@@ -85,12 +86,12 @@ def rule_json(row: Any) -> dict[str, Any]:
         "state": row.state,
         "firing_severity": row.severity,
         "last_value": row.last_value,
-        "last_evaluated_at": iso(row.last_evaluated_ns) if row.last_evaluated_ns else None,
+        "last_evaluated_at": iso_time(row.last_evaluated_ns) if row.last_evaluated_ns else None,
         "last_error": row.last_error,
-        "next_evaluation_at": iso(row.next_eval_ns),
+        "next_evaluation_at": iso_time(row.next_eval_ns),
         "created_by": row.created_by,
-        "created_at": iso(row.created_ns),
-        "updated_at": iso(row.updated_ns),
+        "created_at": iso_time(row.created_ns),
+        "updated_at": iso_time(row.updated_ns),
     }
 
 
