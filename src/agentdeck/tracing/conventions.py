@@ -117,6 +117,9 @@ class Origin:
     price: Callable[[str, int, int], int | None]
 
 
+_USER_KEYS = ("user.id", "enduser.id", "agentdeck.user.id")
+
+
 def resource_attributes(resource: dict[str, Any]) -> dict[str, Any]:
     """A resource's attributes as its spans keep them (`resource.` and the name); built once
     for all the spans of a resource."""
@@ -169,12 +172,12 @@ def to_span(
                 cost = origin.price(model, input_tokens or 0, output_tokens or 0)
                 if cost is not None:
                     break
-    user = _text(get("user.id") or get("enduser.id") or get("agentdeck.user.id"))
-    if user is not None and origin.hash_user is not None:
-        user = origin.hash_user(user)
+    user = _text(get(_USER_KEYS[0]) or get(_USER_KEYS[1]) or get(_USER_KEYS[2]))
     tags = get("agentdeck.tags") or get("tag.tags")
     session, prompt_version = get("agentdeck.session.id"), get("llm.prompt_template.version")
     attributes, events, input_text, output_text = _content(received, origin.content)
+    if origin.hash_user is not None:
+        user = _hash_users(attributes, user, origin.hash_user)
     _add_resource(
         attributes, resource_attributes(resource) if kept_resource is None else kept_resource
     )
@@ -216,6 +219,18 @@ def to_span(
         input_text,  # input_text
         output_text,  # output_text
     )
+
+
+def _hash_users(
+    attributes: dict[str, Any], user: str | None, hash_user: Callable[[str], str]
+) -> str | None:
+    """The user column hashed, and every user-id attribute with it: the raw id must not
+    survive in the attributes beside its hash."""
+    for key in _USER_KEYS:
+        raw = _text(attributes.get(key))
+        if raw is not None:
+            attributes[key] = hash_user(raw)
+    return None if user is None else hash_user(user)
 
 
 def _add_resource(attributes: dict[str, Any], kept_resource: dict[str, Any]) -> None:

@@ -145,7 +145,7 @@ def test_current_opentelemetry_genai_conventions() -> None:
         "gen_ai.usage.input_tokens": 100,
         "gen_ai.usage.output_tokens": 20,
         "gen_ai.conversation.id": "conv-1",
-        "user.id": "alice",  # attributes are kept as sent; the column is what is hashed
+        "user.id": hashed_user("tenant-a", "alice"),  # never the raw id beside its hash
         "gen_ai.request.temperature": 0.2,
         "gen_ai.input.messages": messages,
         "gen_ai.output.messages": answer,
@@ -441,8 +441,11 @@ def test_users_are_hashed_unless_the_project_keeps_them_raw() -> None:
         assert hashed.user_id is not None
         assert hashed.user_id.startswith("h:")
         assert len(hashed.user_id) == 34
+        assert hashed.attributes[key] == hashed.user_id  # the raw id is stored nowhere
+        assert "alice" not in str(hashed.attributes)
         raw = _span({key: "alice@example.com"}, _origin(hash_users=False))
         assert raw.user_id == "alice@example.com"
+        assert raw.attributes[key] == "alice@example.com"
     both = _span({"user.id": "first", "enduser.id": "second", "agentdeck.user.id": "third"},
                  _origin(hash_users=False))  # fmt: skip
     assert both.user_id == "first"
