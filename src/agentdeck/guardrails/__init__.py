@@ -1,0 +1,1 @@
+"""Guardrails: detectors and policies for what goes into and comes out of a model."""
