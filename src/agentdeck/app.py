@@ -42,7 +42,7 @@ from agentdeck.tracing.alerts.store import AlertStore
 from agentdeck.tracing.alerts.webhooks import WebhookDeliverer
 from agentdeck.tracing.alerts.worker import AlertWorker
 from agentdeck.tracing.content import ContentPolicies
-from agentdeck.tracing.export import OtlpExporter
+from agentdeck.tracing.exporters import create_exporter
 from agentdeck.tracing.ingest import OtlpIngest
 from agentdeck.tracing.metrics import Metrics
 from agentdeck.tracing.queries import TraceQueries
@@ -102,7 +102,9 @@ def create_app(settings: Settings) -> Starlette:
     )  # fmt: skip
     # Stored spans forwarded to an external collector, when configured.
     exporter = (
-        OtlpExporter(settings.tracing.export, metrics) if settings.tracing.export.enabled else None
+        create_exporter(settings.tracing.export, metrics)
+        if settings.tracing.export.enabled
+        else None
     )
     recorder = SpanRecorder(
         engine, settings.tracing.queue_max, settings.tracing.batch,

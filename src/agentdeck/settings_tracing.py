@@ -5,7 +5,7 @@ settings tree that `agentdeck.settings.Settings` assembles."""
 from __future__ import annotations
 
 import re
-from typing import Literal, Self
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -77,6 +77,15 @@ class ExportSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(default=False, description="forward every stored span")
+    exporter: str = Field(
+        default="otlp",
+        min_length=1,
+        description="the span exporter: `otlp`, or the name of one registered in the "
+        "`agentdeck.span_exporters` entry-point group",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="settings of a third-party exporter, as it defines them"
+    )
     endpoint: str | None = Field(
         default=None,
         description="the collector's OTLP/HTTP traces URL (`http://collector:4318/v1/traces`); "
@@ -146,8 +155,8 @@ class ExportSettings(BaseModel):
 
     @model_validator(mode="after")
     def _endpoint_when_enabled(self) -> Self:
-        if self.enabled and self.endpoint is None:
-            raise ValueError("endpoint is required when export is enabled")
+        if self.enabled and self.exporter == "otlp" and self.endpoint is None:
+            raise ValueError("endpoint is required when the otlp exporter is enabled")
         both = sorted({n.lower() for n in self.headers} & {n.lower() for n in self.headers_env})
         if both:
             raise ValueError(f"headers {both} are set in both headers and headers_env")

@@ -612,7 +612,7 @@ def test_retry_after_in_seconds_or_as_a_date() -> None:
 @pytest.mark.parametrize(
     ("export", "message"),
     [
-        ({"enabled": True}, "endpoint is required when export is enabled"),
+        ({"enabled": True}, "endpoint is required when the otlp exporter is enabled"),
         ({"endpoint": "collector:4318"}, "endpoint must be an http(s) URL"),
         ({"endpoint": "ftp://collector/v1/traces"}, "endpoint must be an http(s) URL"),
         ({"headers": {"x-key": "a\r\nb"}}, "holds a line break"),
