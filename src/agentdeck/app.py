@@ -35,6 +35,8 @@ from agentdeck.health import HealthRoutes, Runtime
 from agentdeck.identity.services import IdentityServices
 from agentdeck.kv import create_kv
 from agentdeck.limits.service import RateLimiter
+from agentdeck.prompts.resolver import PromptResolver
+from agentdeck.prompts.service import PromptRegistry
 from agentdeck.request_context import RequestContextMiddleware
 from agentdeck.settings import Settings
 from agentdeck.tracing.alerts.history import AlertHistory
@@ -87,6 +89,8 @@ def create_app(settings: Settings) -> Starlette:
     engine = create_engine(settings.database)  # no I/O until the lifespan
     kv = create_kv(settings.kv)  # no I/O until first use: the lifespan checks it
     identity = IdentityServices(settings, engine, kv, metrics)
+    prompts = PromptRegistry(engine, kv)
+    prompt_resolver = PromptResolver(prompts, kv)  # prompt references, served from memory
     catalog = ModelCatalog(settings, identity.platform_credentials.get)
     breakers = BreakerBoard(settings.gateway.breaker, kv, metrics)
     switches = Switchboard(kv)
@@ -152,6 +156,8 @@ def create_app(settings: Settings) -> Starlette:
             alert_store,
             AlertHistory(engine),
             alerts.deliverer,
+            prompts=prompts,
+            prompt_resolver=prompt_resolver,
             wake_alerts=alerts.wake if settings.alerts.enabled else None,
             raw_user_id_projects=frozenset(settings.tracing.raw_user_id_projects),
         )
@@ -175,6 +181,7 @@ def create_app(settings: Settings) -> Starlette:
             await breakers.start(catalog.deployment_ids())
             await switches.start()
             await identity.start()
+            await prompt_resolver.start()
             if exporter is not None:
                 await exporter.start()
             await recorder.start()
@@ -189,6 +196,7 @@ def create_app(settings: Settings) -> Starlette:
                 retention.stop,
                 recorder.stop,  # every span of a finished call is written
                 *([exporter.stop] if exporter is not None else []),  # ... and forwarded
+                prompt_resolver.stop,
                 identity.stop,
                 switches.stop,
                 breakers.stop,

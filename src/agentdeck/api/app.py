@@ -13,6 +13,7 @@ from agentdeck.api import (
     audit_routes,
     directory_routes,
     metrics_routes,
+    prompt_routes,
     trace_routes,
 )
 from agentdeck.api.deps import (
@@ -35,9 +36,9 @@ def create_api(services: ApiServices) -> FastAPI:
         redoc_url=None,
         dependencies=[Depends(plain_text)],
         description="Tenants, projects, teams, users, roles, keys, limits, budgets, "
-        "credentials, the audit log, gateway switches, traces, metrics, feedback, alerts and "
-        "SLOs. Authenticate with an agentdeck key (`Authorization: Bearer ad_...` or "
-        "`x-api-key`).",
+        "credentials, the audit log, gateway switches, traces, metrics, feedback, alerts, "
+        "SLOs and the prompt registry (versions, labels, diff, rendering). Authenticate with "
+        "an agentdeck key (`Authorization: Bearer ad_...` or `x-api-key`).",
     )
     api.state.services = services
     for router in (
@@ -47,6 +48,7 @@ def create_api(services: ApiServices) -> FastAPI:
         trace_routes.router,
         metrics_routes.router,
         alert_routes.router,
+        prompt_routes.router,
     ):
         api.include_router(router)
     api.add_exception_handler(AgentdeckError, agentdeck_error)

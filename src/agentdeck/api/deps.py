@@ -33,6 +33,8 @@ from agentdeck.identity.directory import Directory
 from agentdeck.identity.grants import Grant
 from agentdeck.identity.vault import Vault
 from agentdeck.limits.service import BudgetLedger
+from agentdeck.prompts.resolver import PromptResolver
+from agentdeck.prompts.service import PromptRegistry
 from agentdeck.request_context import REQUEST_ID_KEY
 from agentdeck.tracing.alerts.history import AlertHistory
 from agentdeck.tracing.alerts.store import AlertStore
@@ -92,6 +94,8 @@ class ApiServices:
     alerts: AlertStore
     alert_history: AlertHistory
     alert_deliverer: WebhookDeliverer
+    prompts: PromptRegistry
+    prompt_resolver: PromptResolver
     # Runs a round of alert evaluation now (after a rule changed); None when alerts are off.
     wake_alerts: Callable[[], None] | None = None
     # Projects whose feedback keeps end-user ids as sent (`tracing.raw_user_id_projects`).
