@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -31,8 +32,10 @@ from agentdeck.gateway.routes import GatewayRoutes
 from agentdeck.gateway.service import GatewayService
 from agentdeck.gateway.shadow import ShadowRunner
 from agentdeck.gateway.switches import Switchboard
+from agentdeck.guardrails.service import Guardrails
 from agentdeck.health import HealthRoutes, Runtime
 from agentdeck.identity.services import IdentityServices
+from agentdeck.identity.vault import Vault
 from agentdeck.kv import create_kv
 from agentdeck.limits.service import RateLimiter
 from agentdeck.prompts.resolver import PromptResolver
@@ -44,6 +47,7 @@ from agentdeck.tracing.alerts.store import AlertStore
 from agentdeck.tracing.alerts.webhooks import WebhookDeliverer
 from agentdeck.tracing.alerts.worker import AlertWorker
 from agentdeck.tracing.content import ContentPolicies
+from agentdeck.tracing.export import SpanExporter
 from agentdeck.tracing.exporters import create_exporter
 from agentdeck.tracing.ingest import OtlpIngest
 from agentdeck.tracing.metrics import Metrics
@@ -82,6 +86,38 @@ async def _in_order(*steps: Callable[[], Awaitable[None]]) -> None:
         await step()
 
 
+def _span_recording(
+    engine: AsyncEngine, settings: Settings, metrics: Metrics
+) -> tuple[SpanExporter | None, SpanRecorder]:
+    """The span recorder, and the exporter its stored spans go to when export is on."""
+    exporter = (
+        create_exporter(settings.tracing.export, metrics)
+        if settings.tracing.export.enabled
+        else None
+    )
+    recorder = SpanRecorder(
+        engine, settings.tracing.queue_max, settings.tracing.batch,
+        settings.tracing.flush_interval_s, metrics.dropped.labels("spans").inc,
+        exporter.offer if exporter is not None else None,
+    )  # fmt: skip
+    return exporter, recorder
+
+
+def _alerting(
+    engine: AsyncEngine, vault: Vault, settings: Settings, metrics: Metrics
+) -> tuple[AlertStore, AlertWorker]:
+    """The alert store and this replica's alert worker (evaluation and webhook delivery)."""
+    alert_store = AlertStore(engine, vault)
+    return alert_store, AlertWorker(
+        engine, settings.alerts,
+        WebhookDeliverer(
+            engine, alert_store, settings.alerts,
+            lambda outcome: metrics.alert_deliveries.labels(outcome).inc(),
+        ),
+        lambda outcome: metrics.alert_evaluations.labels(outcome).inc(),
+    )  # fmt: skip
+
+
 def create_app(settings: Settings) -> Starlette:
     """The agentdeck ASGI application for `settings`."""
     metrics = Metrics()
@@ -104,17 +140,7 @@ def create_app(settings: Settings) -> Starlette:
         catalog, dispatcher, router, breakers, metrics, cache, shadow,
         settings.gateway.cache.enabled,
     )  # fmt: skip
-    # Stored spans forwarded to an external collector, when configured.
-    exporter = (
-        create_exporter(settings.tracing.export, metrics)
-        if settings.tracing.export.enabled
-        else None
-    )
-    recorder = SpanRecorder(
-        engine, settings.tracing.queue_max, settings.tracing.batch,
-        settings.tracing.flush_interval_s, metrics.dropped.labels("spans").inc,
-        exporter.offer if exporter is not None else None,
-    )  # fmt: skip
+    exporter, recorder = _span_recording(engine, settings, metrics)
     guard = GatewayGuard(
         identity.authenticator, RateLimiter(kv), identity.ledger, identity.spend, identity.audit,
         catalog, settings.limits.default_max_output_tokens,
@@ -122,22 +148,18 @@ def create_app(settings: Settings) -> Starlette:
         frozenset(settings.tracing.raw_user_id_projects),
         ContentPolicies(settings.tracing.content),
     )  # fmt: skip
-    openai_routes = GatewayRoutes(gateway, guard, settings.server.max_body_bytes)
-    messages_routes = MessagesRoutes(gateway, guard, settings.server.max_body_bytes)
+    guardrails = Guardrails(
+        settings.guardrails,
+        lambda name, stage, action: metrics.guardrail_verdicts.labels(name, stage, action).inc(),
+    )
+    openai_routes = GatewayRoutes(gateway, guard, settings.server.max_body_bytes, guardrails)
+    messages_routes = MessagesRoutes(gateway, guard, settings.server.max_body_bytes, guardrails)
     ingest = OtlpIngest(
         identity.authenticator, recorder, settings.tracing, catalog.price, metrics,
         settings.server.max_body_bytes,
     )  # fmt: skip
     retention = RetentionJob(engine, settings.tracing.retention)
-    alert_store = AlertStore(engine, identity.vault)
-    alerts = AlertWorker(
-        engine, settings.alerts,
-        WebhookDeliverer(
-            engine, alert_store, settings.alerts,
-            lambda outcome: metrics.alert_deliveries.labels(outcome).inc(),
-        ),
-        lambda outcome: metrics.alert_evaluations.labels(outcome).inc(),
-    )  # fmt: skip
+    alert_store, alerts = _alerting(engine, identity.vault, settings, metrics)
     fast_routes = {**openai_routes.handlers(), **messages_routes.handlers(), **ingest.handlers()}
     api = create_api(
         ApiServices(
@@ -177,6 +199,7 @@ def create_app(settings: Settings) -> Starlette:
             if settings.database.migrate_on_start:
                 runtime.schema_revision = await migrate(engine)
             runtime.installation_id = await ensure_installation_id(engine)
+            guardrails.start(runtime.installation_id)
             runtime.engine, runtime.kv = engine, kv
             await breakers.start(catalog.deployment_ids())
             await switches.start()
@@ -192,6 +215,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await _in_order(
                 shadow.drain,
+                guardrails.aclose,
                 alerts.stop,
                 retention.stop,
                 recorder.stop,  # every span of a finished call is written

@@ -101,6 +101,17 @@ class ConflictError(AgentdeckError):
     code = "conflict"
 
 
+class GuardrailBlockedError(AgentdeckError):
+    """A guardrail of the project's policy refused the request's input or the model's output;
+    `wire_code` says which kind of finding (`pii_detected`, `prompt_injection_detected`,
+    `canary_leaked`, `output_schema_invalid`, `guardrail_blocked`) and `param` which
+    guardrail."""
+
+    status = 400
+    type = "invalid_request_error"
+    code = "guardrail_blocked"
+
+
 class PayloadTooLargeError(AgentdeckError):
     """The request body is over the configured size limit."""
 

@@ -38,6 +38,7 @@ from agentdeck.settings_gateway import (
     SplitSettings,
     Strategy,
 )
+from agentdeck.settings_guardrails import GuardrailSettings
 from agentdeck.settings_identity import BootstrapSettings, IdentitySettings, LimitsSettings
 from agentdeck.settings_tracing import TracingSettings
 
@@ -143,6 +144,7 @@ class Settings(BaseSettings):
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     models: dict[str, ModelAliasSettings] = Field(default_factory=dict)
     fake_models: dict[str, FakeModelSettings] = Field(default_factory=dict)
 

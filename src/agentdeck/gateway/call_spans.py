@@ -59,12 +59,20 @@ def call_span(record: CallRecord, grant: Grant, raw_user_ids: bool = False) -> S
         "agentdeck.deployment": record.deployment_id or None,
         "agentdeck.cache": record.cache,
         "agentdeck.route": record.route,
+        "agentdeck.prompt.name": record.prompt_name,
+        "agentdeck.prompt.version": record.prompt_version,
         "agentdeck.session.id": record.session_id,
         "agentdeck.user.id": user,
         "agentdeck.tags": list(record.tags) or None,
         "agentdeck.fallback.path": list(record.path) if len(record.path) > 1 else None,
     }
     attributes.update((k, v) for k, v in optional.items() if v is not None)
+    events = record.guard.verdicts.events if record.guard is not None else []
+    if events:
+        attributes["agentdeck.guardrail.verdicts"] = sorted(
+            {f"{e['attributes']['agentdeck.guardrail.name']}:"
+             f"{e['attributes']['agentdeck.guardrail.action']}" for e in events}
+        )  # fmt: skip
     if usage.input_tokens or usage.output_tokens:
         attributes["gen_ai.usage.input_tokens"] = usage.input_tokens
         attributes["gen_ai.usage.output_tokens"] = usage.output_tokens
@@ -105,7 +113,10 @@ def call_span(record: CallRecord, grant: Grant, raw_user_ids: bool = False) -> S
         deployment=record.deployment_id or None,
         tags=f",{','.join(record.tags)}," if record.tags else None,
         cache=record.cache,
+        prompt_name=record.prompt_name,
+        prompt_version=record.prompt_version,
         attributes=attributes,
+        events=list(events),
         input_text=input_text,
         output_text=output_text,
     )

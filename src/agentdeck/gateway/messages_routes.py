@@ -14,6 +14,7 @@ from agentdeck.errors import AgentdeckError
 from agentdeck.gateway.admission import GatewayGuard, Ticket
 from agentdeck.gateway.formats.anthropic_in import request_to_openai, response_to_anthropic
 from agentdeck.gateway.formats.anthropic_stream import AnthropicStreamEncoder, error_body
+from agentdeck.gateway.guarding import guard_answer, guard_request
 from agentdeck.gateway.http import (
     EventStreamResponse,
     Handler,
@@ -27,16 +28,24 @@ from agentdeck.gateway.routes import call_headers, failed, new_record, route_hea
 from agentdeck.gateway.service import GatewayService
 from agentdeck.gateway.tokens import count_messages
 from agentdeck.gateway.validation import check_chat_request, parse_json_object
+from agentdeck.guardrails.service import Guardrails
 from agentdeck.request_context import REQUEST_ID_KEY
 
 
 class MessagesRoutes:
     """The Anthropic Messages endpoint over the shared gateway pipeline."""
 
-    def __init__(self, service: GatewayService, guard: GatewayGuard, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        service: GatewayService,
+        guard: GatewayGuard,
+        max_body_bytes: int,
+        guardrails: Guardrails | None = None,
+    ) -> None:
         self._service = service
         self._guard = guard
         self._limit = max_body_bytes
+        self._guardrails = guardrails
 
     def handlers(self) -> dict[tuple[str, str], Handler]:
         """(method, path) -> handler, for the front door's direct dispatch."""
@@ -58,6 +67,7 @@ class MessagesRoutes:
                 request_id = scope[REQUEST_ID_KEY]
                 record = new_record(scope, model, body, stream=stream)
                 ticket = await self._guard.admit(scope, body, record, len(raw))
+                await guard_request(self._guardrails, body, record, ticket.grant, "messages")
                 if stream:
                     encoder = AnthropicStreamEncoder(
                         model,
@@ -67,9 +77,8 @@ class MessagesRoutes:
                     relay = await self._service.open_stream(body, record, encoder)
                 else:
                     reply = await self._service.chat(body, record)
-                    answer = orjson.dumps(
-                        response_to_anthropic(orjson.loads(reply.body), reply.model)
-                    )
+                    checked = await guard_answer(record, reply.body)
+                    answer = orjson.dumps(response_to_anthropic(orjson.loads(checked), reply.model))
             except AgentdeckError as error:
                 await send_error(send, error, error_body, failed(record, error))
                 return

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentdeck.guardrails.pipeline import CallGuard
 
 JSON = dict[str, Any]
 
@@ -124,3 +127,6 @@ class CallRecord:
     outcome: str = "unfinished"  # ok, error, or how a stream ended; unfinished: cancelled
     error: str | None = None  # what went wrong, when something did
     content: CallContent | None = None  # only when the project captures content
+    guard: CallGuard | None = None  # the guardrails of the call, when a policy applies
+    prompt_name: str | None = None  # the registry prompt the messages were rendered from
+    prompt_version: int | None = None

@@ -9,6 +9,7 @@ from starlette.types import Receive, Scope, Send
 
 from agentdeck.errors import AgentdeckError
 from agentdeck.gateway.admission import GatewayGuard, Ticket
+from agentdeck.gateway.guarding import guard_answer, guard_request
 from agentdeck.gateway.http import (
     EventStreamResponse,
     Handler,
@@ -25,6 +26,7 @@ from agentdeck.gateway.validation import (
     check_embeddings_request,
     parse_json_object,
 )
+from agentdeck.guardrails.service import Guardrails
 from agentdeck.request_context import REQUEST_ID_KEY
 from agentdeck.tracing.spans import new_span_id, new_trace_id, parse_traceparent
 
@@ -32,10 +34,17 @@ from agentdeck.tracing.spans import new_span_id, new_trace_id, parse_traceparent
 class GatewayRoutes:
     """Raw ASGI handlers bound to one `GatewayService` and body size limit."""
 
-    def __init__(self, service: GatewayService, guard: GatewayGuard, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        service: GatewayService,
+        guard: GatewayGuard,
+        max_body_bytes: int,
+        guardrails: Guardrails | None = None,
+    ) -> None:
         self._service = service
         self._guard = guard
         self._limit = max_body_bytes
+        self._guardrails = guardrails
 
     def handlers(self) -> dict[tuple[str, str], Handler]:
         """(method, path) -> handler, for the front door's direct dispatch."""
@@ -63,10 +72,12 @@ class GatewayRoutes:
                 model, stream = check_chat_request(body)
                 record = new_record(scope, model, body, stream=stream)
                 ticket = await self._guard.admit(scope, body, record, len(raw))
+                await guard_request(self._guardrails, body, record, ticket.grant, "chat")
                 if stream:
                     relay = await self._service.open_stream(body, record)
                 else:
                     reply = await self._service.chat(body, record)
+                    reply.body = await guard_answer(record, reply.body)
             except AgentdeckError as error:
                 await send_error(send, error, extra=failed(record, error))
                 return
@@ -89,6 +100,7 @@ class GatewayRoutes:
                 model = check_embeddings_request(body)
                 record = new_record(scope, model, body, operation="embeddings")
                 ticket = await self._guard.admit(scope, body, record, len(raw), chat=False)
+                await guard_request(self._guardrails, body, record, ticket.grant, "embeddings")
                 reply = await self._service.embed(body, record)
             except AgentdeckError as error:
                 await send_error(send, error, extra=failed(record, error))

@@ -6,9 +6,17 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
-from agentdeck.errors import AgentdeckError, UpstreamError, UpstreamStreamBrokenError
-from agentdeck.gateway.models import CallRecord, StreamEvent, Usage
+import orjson
+
+from agentdeck.errors import (
+    AgentdeckError,
+    GuardrailBlockedError,
+    UpstreamError,
+    UpstreamStreamBrokenError,
+)
+from agentdeck.gateway.models import JSON, CallRecord, StreamEvent, Usage
 from agentdeck.gateway.tokens import StreamingTokenCounter
+from agentdeck.guardrails.pipeline import StreamGuard
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +118,11 @@ class StreamRelay:
         self._reported: Usage | None = None
         self._output = StreamingTokenCounter()
         self._settled = False
+        # Output guardrails, window by window, one window per choice of the stream.
+        guard = record.guard
+        self._call_guard = guard if guard is not None and guard.guards_streams else None
+        self._guards: dict[int, StreamGuard] = {}
+        self._last: JSON = first.chunk
 
     def _take(self, event: StreamEvent) -> bytes | None:
         usage = Usage.from_openai(event.chunk.get("usage"))
@@ -120,6 +133,47 @@ class StreamRelay:
         if self._record.content is not None:
             self._record.content.add_output(text)
         return self._encoder.chunk(event)
+
+    async def _guarded(self, event: StreamEvent) -> StreamEvent:
+        """The event with each choice's text as the output guardrails let it through: held
+        back while a finding may still be forming, redacted, or raising when blocked."""
+        guards, call_guard = self._guards, self._call_guard
+        assert call_guard is not None
+        changed = False
+        choices = event.chunk.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if not isinstance(delta, dict):
+                continue
+            index = choice.get("index", 0) if isinstance(choice.get("index", 0), int) else 0
+            guard = guards.get(index)
+            if guard is None:
+                guard = guards[index] = call_guard.stream()
+            content = delta.get("content")
+            out = await guard.feed(content) if isinstance(content, str) and content else None
+            if choice.get("finish_reason") is not None:
+                out = (out or "") + await guard.finish()
+            if out is not None:
+                delta["content"], changed = out, True
+        self._last = event.chunk
+        return StreamEvent(orjson.dumps(event.chunk), event.chunk) if changed else event
+
+    async def _held_back(self) -> StreamEvent | None:
+        """A last event carrying the text still held when the stream ended without a
+        finishing chunk (None when nothing is held)."""
+        if not self._guards:
+            return None
+        choices = []
+        for index, guard in sorted(self._guards.items()):
+            text = await guard.finish()
+            if text:
+                choices.append({"index": index, "delta": {"content": text}, "finish_reason": None})
+        if not choices:
+            return None
+        chunk: JSON = {key: self._last[key] for key in ("id", "object", "created", "model")
+                 if key in self._last}  # fmt: skip
+        chunk["choices"] = choices
+        return StreamEvent(orjson.dumps(chunk), chunk)
 
     def _settle(self, outcome: str, error: AgentdeckError | None) -> None:
         if self._settled:
@@ -134,14 +188,22 @@ class StreamRelay:
         """The bytes to send the client: each event, then the closing bytes or an error."""
         completed = False
         try:
-            first = self._take(self._first)
+            guarded = self._call_guard is not None
+            first = self._take(await self._guarded(self._first) if guarded else self._first)
             if first:
                 yield first
             async for event in self._rest:
-                out = self._take(event)
+                out = self._take(await self._guarded(event) if guarded else event)
                 if out:
                     yield out
+            last = await self._held_back() if guarded else None
+            if last is not None and (out := self._encoder.chunk(last)):
+                yield out
             completed = True
+        except GuardrailBlockedError as error:
+            self._settle("blocked", error)
+            yield self._encoder.error(error)
+            return
         except UpstreamError as error:
             self._settle("error", error)
             yield self._encoder.error(error)

@@ -118,6 +118,11 @@ class Metrics:
             "(timeout, connection, 408/425/429/5xx) or failed (other answer, or attempts spent)",
             ["outcome"],
         )  # fmt: skip
+        self.guardrail_verdicts = counter(
+            "agentdeck_guardrail_verdicts", "Guardrail verdicts that found something, by "
+            "guardrail, stage (input, output, stream) and action (flag, redact, block); "
+            "guardrail errors are action `error`", ["guardrail", "stage", "action"],
+        )  # fmt: skip
         self.budget_thresholds = counter(
             "agentdeck_budget_thresholds_crossed", "Soft budget thresholds crossed, by scope kind",
             ["scope_kind"],

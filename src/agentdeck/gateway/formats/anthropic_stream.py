@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from agentdeck.errors import AgentdeckError, http_status
+from agentdeck.errors import AgentdeckError, GuardrailBlockedError, http_status
 from agentdeck.gateway.formats.anthropic_in import FINISH_REASONS
 from agentdeck.gateway.models import JSON, CallRecord, StreamEvent
 
@@ -169,9 +169,7 @@ def error_type(status: int) -> str:
 
 def error_body(error: AgentdeckError) -> bytes:
     """An error in the Anthropic shape: {"type": "error", "error": {"type", "message"}}."""
-    return orjson.dumps(
-        {
-            "type": "error",
-            "error": {"type": error_type(http_status(error)), "message": error.message},
-        }
-    )
+    body: dict[str, str] = {"type": error_type(http_status(error)), "message": error.message}
+    if isinstance(error, GuardrailBlockedError):
+        body["code"] = error.wire_code  # which guardrail finding, beyond the Anthropic type
+    return orjson.dumps({"type": "error", "error": body})
