@@ -27,6 +27,7 @@ from agentdeck.gateway.cache import ResponseCache
 from agentdeck.gateway.catalog import ModelCatalog
 from agentdeck.gateway.dispatch import Dispatcher
 from agentdeck.gateway.messages_routes import MessagesRoutes
+from agentdeck.gateway.prompting import PromptReferences
 from agentdeck.gateway.router import Router
 from agentdeck.gateway.routes import GatewayRoutes
 from agentdeck.gateway.service import GatewayService
@@ -84,6 +85,30 @@ async def _in_order(*steps: Callable[[], Awaitable[None]]) -> None:
     """Run the shutdown steps one after another."""
     for step in steps:
         await step()
+
+
+def _gateway_routes(
+    gateway: GatewayService,
+    guard: GatewayGuard,
+    settings: Settings,
+    guardrails: Guardrails,
+    references: PromptReferences,
+) -> tuple[GatewayRoutes, MessagesRoutes]:
+    """The OpenAI- and Anthropic-compatible routes over one gateway pipeline."""
+    limit = settings.server.max_body_bytes
+    return (
+        GatewayRoutes(gateway, guard, limit, guardrails, references),
+        MessagesRoutes(gateway, guard, limit, guardrails, references),
+    )
+
+
+def _guardrails(settings: Settings, metrics: Metrics) -> Guardrails:
+    """The configured guardrails, their verdicts counted in the metrics."""
+    verdicts = metrics.guardrail_verdicts
+    return Guardrails(
+        settings.guardrails,
+        lambda name, stage, action: verdicts.labels(name, stage, action).inc(),
+    )
 
 
 def _span_recording(
@@ -148,12 +173,10 @@ def create_app(settings: Settings) -> Starlette:
         frozenset(settings.tracing.raw_user_id_projects),
         ContentPolicies(settings.tracing.content),
     )  # fmt: skip
-    guardrails = Guardrails(
-        settings.guardrails,
-        lambda name, stage, action: metrics.guardrail_verdicts.labels(name, stage, action).inc(),
+    guardrails = _guardrails(settings, metrics)
+    openai_routes, messages_routes = _gateway_routes(
+        gateway, guard, settings, guardrails, PromptReferences(prompt_resolver)
     )
-    openai_routes = GatewayRoutes(gateway, guard, settings.server.max_body_bytes, guardrails)
-    messages_routes = MessagesRoutes(gateway, guard, settings.server.max_body_bytes, guardrails)
     ingest = OtlpIngest(
         identity.authenticator, recorder, settings.tracing, catalog.price, metrics,
         settings.server.max_body_bytes,

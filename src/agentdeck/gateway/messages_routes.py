@@ -24,6 +24,7 @@ from agentdeck.gateway.http import (
     send_json,
 )
 from agentdeck.gateway.models import CallRecord
+from agentdeck.gateway.prompting import PromptReferences
 from agentdeck.gateway.routes import call_headers, failed, new_record, route_headers
 from agentdeck.gateway.service import GatewayService
 from agentdeck.gateway.tokens import count_messages
@@ -41,11 +42,13 @@ class MessagesRoutes:
         guard: GatewayGuard,
         max_body_bytes: int,
         guardrails: Guardrails | None = None,
+        prompts: PromptReferences | None = None,
     ) -> None:
         self._service = service
         self._guard = guard
         self._limit = max_body_bytes
         self._guardrails = guardrails
+        self._prompts = prompts
 
     def handlers(self) -> dict[tuple[str, str], Handler]:
         """(method, path) -> handler, for the front door's direct dispatch."""
@@ -62,10 +65,16 @@ class MessagesRoutes:
         try:
             try:
                 raw = await read_body(scope, receive, self._limit)
-                body = request_to_openai(parse_json_object(raw))
-                model, stream = check_chat_request(body)
                 request_id = scope[REQUEST_ID_KEY]
-                record = new_record(scope, model, body, stream=stream)
+                given = parse_json_object(raw)
+                used = None
+                if self._prompts is not None:
+                    used = await self._prompts.expand_anthropic(
+                        scope, given, lambda: self._guard.caller(scope, request_id)
+                    )
+                body = request_to_openai(given)
+                model, stream = check_chat_request(body)
+                record = new_record(scope, model, body, stream=stream, prompt=used)
                 ticket = await self._guard.admit(scope, body, record, len(raw))
                 await guard_request(self._guardrails, body, record, ticket.grant, "messages")
                 if stream:

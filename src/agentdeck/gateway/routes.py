@@ -20,6 +20,7 @@ from agentdeck.gateway.http import (
     send_json,
 )
 from agentdeck.gateway.models import JSON, CallRecord
+from agentdeck.gateway.prompting import PromptReferences, PromptUse
 from agentdeck.gateway.service import GatewayService
 from agentdeck.gateway.validation import (
     check_chat_request,
@@ -40,11 +41,13 @@ class GatewayRoutes:
         guard: GatewayGuard,
         max_body_bytes: int,
         guardrails: Guardrails | None = None,
+        prompts: PromptReferences | None = None,
     ) -> None:
         self._service = service
         self._guard = guard
         self._limit = max_body_bytes
         self._guardrails = guardrails
+        self._prompts = prompts
 
     def handlers(self) -> dict[tuple[str, str], Handler]:
         """(method, path) -> handler, for the front door's direct dispatch."""
@@ -69,8 +72,9 @@ class GatewayRoutes:
             try:
                 raw = await read_body(scope, receive, self._limit)
                 body = parse_json_object(raw)
+                used = await self._expand(scope, body)
                 model, stream = check_chat_request(body)
-                record = new_record(scope, model, body, stream=stream)
+                record = new_record(scope, model, body, stream=stream, prompt=used)
                 ticket = await self._guard.admit(scope, body, record, len(raw))
                 await guard_request(self._guardrails, body, record, ticket.grant, "chat")
                 if stream:
@@ -88,6 +92,14 @@ class GatewayRoutes:
         finally:
             if ticket is not None and record is not None:
                 await ticket.finish(record)
+
+    async def _expand(self, scope: Scope, body: JSON) -> PromptUse | None:
+        """Render the request's prompt reference, when it has one."""
+        if self._prompts is None:
+            return None
+        return await self._prompts.expand(
+            scope, body, lambda: self._guard.caller(scope, scope[REQUEST_ID_KEY])
+        )
 
     async def embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
         """POST /v1/embeddings."""
@@ -147,7 +159,13 @@ def call_headers(record: CallRecord) -> dict[str, str]:
 
 
 def new_record(
-    scope: Scope, model: str, body: JSON, *, stream: bool = False, operation: str = "chat"
+    scope: Scope,
+    model: str,
+    body: JSON,
+    *,
+    stream: bool = False,
+    operation: str = "chat",
+    prompt: PromptUse | None = None,
 ) -> CallRecord:
     """The call record of a request: its id, alias, cache bypass, routing tags, and what its
     span needs (trace context, session, end user)."""
@@ -175,6 +193,8 @@ def new_record(
         if isinstance(user, str) and user
         else _text(header(scope, b"x-agentdeck-user")),
         stream=stream,
+        prompt_name=prompt.name if prompt is not None else None,
+        prompt_version=prompt.version if prompt is not None else None,
     )
 
 
