@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 import jsonschema
 import orjson
+import referencing.exceptions
 from jinja2 import StrictUndefined, meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -112,6 +113,16 @@ def _template_sources(content: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     return [(m["role"], f"messages.{i}.content", m["content"]) for i, m in enumerate(messages)]
 
 
+def _refs(schema: Any) -> list[str]:
+    """Every `$ref` / `$dynamicRef` value in a schema."""
+    if isinstance(schema, dict):
+        own = [str(v) for k, v in schema.items() if k in ("$ref", "$dynamicRef")]
+        return own + [ref for value in schema.values() for ref in _refs(value)]
+    if isinstance(schema, list):
+        return [ref for value in schema for ref in _refs(value)]
+    return []
+
+
 def _schema(content: Mapping[str, Any]) -> tuple[dict[str, Any], Draft202012Validator]:
     schema = content.get("variables") or {"type": "object"}
     try:
@@ -120,6 +131,11 @@ def _schema(content: Mapping[str, Any]) -> tuple[dict[str, Any], Draft202012Vali
         raise InvalidRequestError(
             f"variables is not a valid JSON Schema: {exc.message}", param="variables"
         ) from None
+    remote = sorted(ref for ref in _refs(schema) if not ref.startswith("#"))
+    if remote:
+        raise InvalidRequestError(
+            f"variables may only refer within itself ($ref {remote[0]!r})", param="variables"
+        )
     if schema.get("type", "object") != "object":
         raise InvalidRequestError(
             'variables must describe an object ("type": "object")', param="variables"
@@ -139,6 +155,8 @@ def compile_content(content: Mapping[str, Any]) -> CompiledPrompt:
             raise InvalidRequestError(
                 f"{where} does not compile: {exc.message} (line {exc.lineno})", param=where
             ) from None
+        except RecursionError:  # the parser recurses per nesting level
+            raise InvalidRequestError(f"{where} is nested too deeply", param=where) from None
         used |= meta.find_undeclared_variables(tree)
     schema, validator = _schema(content)
     properties = schema.get("properties")
@@ -219,7 +237,13 @@ def check_variables(compiled: CompiledPrompt, variables: Mapping[str, Any]) -> d
                 f"{_names(sorted(compiled.declared)) or 'none'})",
                 param=f"variables.{unknown[0]}",
             )
-    error = jsonschema.exceptions.best_match(compiled.validator.iter_errors(given))
+    try:
+        error = jsonschema.exceptions.best_match(compiled.validator.iter_errors(given))
+    except referencing.exceptions.Unresolvable as exc:
+        raise InvalidRequestError(
+            f"the prompt's variables schema has a $ref that does not resolve: {exc}",
+            param="variables",
+        ) from None
     if error is not None:
         where = ".".join(["variables", *(str(part) for part in error.absolute_path)])
         raise InvalidRequestError(f"{where}: {error.message}", param=where)

@@ -105,7 +105,10 @@ class PromptRegistry:
         compile or use undeclared variables."""
         canonical = content.canonical()
         check_content(canonical)
-        digest, now = content_hash(canonical), self._clock()
+        try:
+            digest, now = content_hash(canonical), self._clock()
+        except orjson.JSONEncodeError as exc:  # integers past 64 bits
+            raise InvalidRequestError(f"content cannot be stored: {exc}") from None
         async with self.engine.begin() as conn:
             row = await store.lock(conn, key)
             if row is None:

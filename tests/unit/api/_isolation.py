@@ -216,3 +216,73 @@ def observability_cases(w: World) -> dict[tuple[str, str], list[tuple[dict[str, 
             ({}, {"trace_id": b["trace"], "score": 0.5}, False),
         ],
     }
+
+
+B_PROMPT = "b-prompt-name"
+B_TEMPLATE = "b-template-text-5647382910"
+
+
+async def with_prompts(deck: Deck, world: World) -> World:
+    """Give B the same prompt in both its projects: two versions, `production` on the first
+    and `staging` split between both."""
+    b = world.b.headers
+    split = {"splits": [{"version": 1, "weight": 1}, {"version": 2, "weight": 3}]}
+    for project in (world.b.project_id, world.b_ids["project"]):
+        at = f"/prompts/{B_PROMPT}"
+        for text in (B_TEMPLATE, f"{B_TEMPLATE} {{{{ b_var }}}}"):
+            body = {"type": "text", "template": text, "project": project, "message": "b"}
+            await deck.api("POST", f"{at}/versions", b, body, expect=201)
+        await deck.api("PUT", f"{at}/labels/production?project={project}", b, {"version": 1})
+        await deck.api("PUT", f"{at}/labels/staging?project={project}", b, split)
+    world.b_data += [B_PROMPT, B_TEMPLATE, "b_var"]
+    return world
+
+
+PromptCall = tuple[dict[str, str], Any, bool, str]
+
+
+def prompt_cases(w: World) -> dict[tuple[str, str], list[PromptCall]]:
+    """The cross-tenant calls of the prompt routes, as (path parameters, body, names B's
+    resources, query) in the shape of test_tenant_isolation's `Case`. B's prompt named in one
+    of B's projects (by id or slug) is 404 or 403; named in A's own project it is only a name,
+    which A may use for a prompt of its own."""
+    b = w.b_ids
+    projects = [b["project"], b["main_project"], "b-proj"]
+    name = {"name": B_PROMPT}
+    numbered = {**name, "number": "1"}
+    labelled = {**name, "label": "production"}
+    text = {"type": "text", "template": "a {{ x }}"}
+
+    def calls(params: dict[str, str], body: Any = None, extra: str = "") -> list[PromptCall]:
+        on_b = [(params, body, True, f"?project={p}{extra}") for p in projects]
+        return [*on_b, (params, body, False, f"?{extra[1:]}" if extra else "")]
+
+    in_body = {"project": b["project"]}
+    return {
+        ("GET", "/v1/prompts"): calls({}),
+        ("GET", "/v1/prompts/{name}"): calls(name),
+        ("POST", "/v1/prompts/{name}/versions"): [
+            *calls(name, text),
+            (name, {**text, **in_body}, True, ""),
+        ],
+        ("GET", "/v1/prompts/{name}/versions"): calls(name, extra="&include_archived=true"),
+        ("GET", "/v1/prompts/{name}/versions/{number}"): calls(numbered),
+        ("POST", "/v1/prompts/{name}/versions/{number}/archive"): calls(numbered),
+        ("POST", "/v1/prompts/{name}/versions/{number}/unarchive"): calls(numbered),
+        ("PUT", "/v1/prompts/{name}/labels/{label}"): [
+            *calls(labelled, {"version": 1}),
+            *calls({**name, "label": "staging"}, {"protected": True}),
+        ],
+        ("DELETE", "/v1/prompts/{name}/labels/{label}"): calls(labelled),
+        ("GET", "/v1/prompts/{name}/labels/{label}/history"): calls(labelled),
+        ("POST", "/v1/prompts/{name}/labels/{label}/rollback"): [
+            *calls(labelled),
+            (labelled, in_body, True, ""),
+        ],
+        ("GET", "/v1/prompts/{name}/diff"): calls(name, extra="&from=1&to=production"),
+        ("GET", "/v1/prompts/{name}/resolve"): calls(name, extra="&label=staging&sticky=s"),
+        ("POST", "/v1/prompts/{name}/render"): [
+            *calls(name, {"variables": {"x": "1"}}),
+            (name, {**in_body, "variables": {"b_var": "1"}}, True, ""),
+        ],
+    }

@@ -12,6 +12,7 @@ from agentdeck.identity.tables import audit_events
 from tests.unit.api._deck import Deck, bearer
 from tests.unit.api.test_tenant_isolation import openapi_routes
 
+TEXT = {"type": "text", "template": "one", "message": "first"}
 # Each admin change (method, OpenAPI path) and the actions it appends, in order.
 CHANGES: dict[tuple[str, str], list[str]] = {
     ("POST", "/v1/tenants"): ["tenant.create"],
@@ -42,11 +43,22 @@ CHANGES: dict[tuple[str, str], list[str]] = {
     ("POST", "/v1/slos"): ["slo.create"],
     ("PUT", "/v1/slos/{slo_id}"): ["slo.update"],
     ("DELETE", "/v1/slos/{slo_id}"): ["slo.delete"],
+    ("POST", "/v1/prompts/{name}/versions"): ["prompt.version.create"],
+    ("POST", "/v1/prompts/{name}/versions/{number}/archive"): ["prompt.version.archive"],
+    ("POST", "/v1/prompts/{name}/versions/{number}/unarchive"): ["prompt.version.unarchive"],
+    ("PUT", "/v1/prompts/{name}/labels/{label}"): ["prompt.label.move"],
+    ("POST", "/v1/prompts/{name}/labels/{label}/rollback"): ["prompt.label.rollback"],
+    ("DELETE", "/v1/prompts/{name}/labels/{label}"): ["prompt.label.delete"],
 }
 # Calls that change nothing administrative. Feedback is trace data, recorded in its own
 # table. A channel's test delivery sends one signed request and stores nothing (no event, no
-# delivery row, no retry); test_alert_routes checks that it appends no audit event.
-NOT_CHANGES = {("POST", "/v1/feedback"), ("POST", "/v1/alerts/channels/{channel_id}/test")}
+# delivery row, no retry); test_alert_routes checks that it appends no audit event. Rendering
+# a prompt reads it.
+NOT_CHANGES = {
+    ("POST", "/v1/feedback"),
+    ("POST", "/v1/alerts/channels/{channel_id}/test"),
+    ("POST", "/v1/prompts/{name}/render"),
+}
 
 
 async def _made(deck: Deck, method: str, path: str, body: Any = None, expect: int = 201) -> Any:
@@ -152,6 +164,7 @@ async def test_every_admin_change_appends_its_event(deck: Deck) -> None:
         "alias/other",
     )
     await alert_changes(change)
+    await prompt_changes(change)
 
     events = (await deck.audit_events())[start:]
     assert {key for key, _, _ in done} == set(CHANGES)
@@ -268,3 +281,41 @@ async def test_only_auditors_read_the_log_and_each_tenant_its_own(deck: Deck) ->
     page = await deck.client.get("/api/v1/audit", params={"limit": 2}, headers=bearer(other.key))
     assert [e["position"] for e in page.json()["events"]] == [1, 2]
     assert page.json()["next"] == 2
+
+
+async def prompt_changes(change: Any) -> None:
+    """Make every change of the prompt routes through `change`."""
+    at, resource = "/prompts/team/p", "prompt/"
+    made = await change(
+        ("POST", "/v1/prompts/{name}/versions"), f"{at}/versions", TEXT, 201, resource
+    )
+    versions = f"{resource}{made['version']['project']}/team/p/versions"
+    await change(
+        ("POST", "/v1/prompts/{name}/versions"),
+        f"{at}/versions",
+        {**TEXT, "template": "two"},
+        201,
+        f"{versions}/2",
+    )
+    for verb in ("archive", "unarchive"):
+        await change(
+            ("POST", f"/v1/prompts/{{name}}/versions/{{number}}/{verb}"),
+            f"{at}/versions/1/{verb}",
+            None,
+            200,
+            f"{versions}/1",
+        )
+    label = ("PUT", "/v1/prompts/{name}/labels/{label}")
+    on = f"{resource}{made['version']['project']}/team/p/labels/production"
+    for number in (1, 2):
+        await change(label, f"{at}/labels/production", {"version": number}, 200, on)
+    await change(
+        ("POST", "/v1/prompts/{name}/labels/{label}/rollback"),
+        f"{at}/labels/production/rollback",
+        None,
+        200,
+        on,
+    )
+    await change(
+        ("DELETE", "/v1/prompts/{name}/labels/{label}"), f"{at}/labels/production", None, 204, on
+    )

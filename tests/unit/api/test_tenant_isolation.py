@@ -15,7 +15,16 @@ import pytest
 from agentdeck.settings_alerts import AlertSettings
 from agentdeck.tracing.alerts.worker import AlertWorker
 from tests.unit.api._deck import Deck, bearer
-from tests.unit.api._isolation import ROLES, World, build, leaks, observability_cases, snapshot
+from tests.unit.api._isolation import (
+    ROLES,
+    World,
+    build,
+    leaks,
+    observability_cases,
+    prompt_cases,
+    snapshot,
+    with_prompts,
+)
 
 CALM = {200, 201, 204, 400, 403, 404, 409}  # what a call that names nothing of B may get
 B_HOOK_SECRET = "b-hook-secret-1029384756"
@@ -87,6 +96,7 @@ def cases(w: World) -> dict[tuple[str, str], list[Case]]:
     limit = {"metric": "requests", "amount": 1}
     return {
         **{key: [Case(*call) for call in calls] for key, calls in observability_cases(w).items()},
+        **{key: [Case(*call) for call in calls] for key, calls in prompt_cases(w).items()},
         ("GET", "/v1/me"): [calm],
         ("GET", "/v1/tenant"): [calm],
         ("GET", "/v1/tenants"): [calm],
@@ -251,7 +261,7 @@ async def test_every_route_keeps_tenant_b_out_of_reach_of_every_role_of_a(
     walk_deck: Deck,
 ) -> None:
     deck = walk_deck
-    world = await with_alerts(deck, await build(deck))
+    world = await with_prompts(deck, await with_alerts(deck, await build(deck)))
     prefix, routes = await openapi_routes(deck)
     table = cases(world)
     assert routes - set(table) == set(), "new /api routes: add their cross-tenant calls here"
@@ -279,7 +289,7 @@ async def test_every_route_keeps_tenant_b_out_of_reach_of_every_role_of_a(
 
 
 async def test_a_tenant_admin_sees_only_its_own_rows_in_every_list(deck: Deck) -> None:
-    world = await with_alerts(deck, await build(deck))
+    world = await with_prompts(deck, await with_alerts(deck, await build(deck)))
     a = world.callers["admin"]
     lists = {
         "/users": 3 + 1,
@@ -300,6 +310,7 @@ async def test_a_tenant_admin_sees_only_its_own_rows_in_every_list(deck: Deck) -
         assert len(rows) == count, (path, rows)
         assert all(row.get("tenant_id", world.a.tenant_id) == world.a.tenant_id for row in rows)
     assert await deck.api("GET", "/alerts/events", a) == {"data": [], "next": None}
+    assert await deck.api("GET", "/prompts", a) == {"data": [], "next": None}
     tenant = await deck.api("GET", "/tenant", a)
     assert (tenant["id"], tenant["slug"]) == (world.a.tenant_id, "tenant-a")
     roles = await deck.api("GET", "/roles", a)
