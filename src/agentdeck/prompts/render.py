@@ -155,7 +155,9 @@ def compile_content(content: Mapping[str, Any]) -> CompiledPrompt:
             raise InvalidRequestError(
                 f"{where} does not compile: {exc.message} (line {exc.lineno})", param=where
             ) from None
-        except RecursionError:  # the parser recurses per nesting level
+        # The parser recurses per nesting level, and Python refuses the code generated for
+        # blocks nested a hundred deep (too many levels of indentation).
+        except (RecursionError, SyntaxError):
             raise InvalidRequestError(f"{where} is nested too deeply", param=where) from None
         used |= meta.find_undeclared_variables(tree)
     schema, validator = _schema(content)

@@ -109,11 +109,12 @@ class PromptResolver:
 
     def _on_message(self, message: bytes) -> None:
         try:
-            tenant_id, project_id, name = orjson.loads(message)
+            origin, tenant_id, project_id, name = orjson.loads(message)
         except (orjson.JSONDecodeError, TypeError, ValueError):
             log.warning("ignored a malformed prompt invalidation: %r", message[:200])
             return
-        self.invalidate(str(tenant_id), str(project_id), str(name))
+        if origin != self._registry.origin:  # our own registry told us already
+            self.invalidate(str(tenant_id), str(project_id), str(name))
 
     async def resolve(
         self, tenant_id: str, project_id: str, ref: PromptRef, sticky: str | None

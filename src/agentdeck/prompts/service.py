@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,9 +52,9 @@ class Author:
     request_id: str | None = None
 
 
-def invalidation(key: PromptKey) -> bytes:
-    """The message that tells resolvers to drop `key`."""
-    return orjson.dumps([key.tenant_id, key.project_id, key.name])
+def invalidation(origin: str, key: PromptKey) -> bytes:
+    """The message that tells resolvers to drop `key`, sent by registry `origin`."""
+    return orjson.dumps([origin, key.tenant_id, key.project_id, key.name])
 
 
 class PromptRegistry:
@@ -67,6 +68,9 @@ class PromptRegistry:
         self._kv = kv
         self._clock = clock
         self._listeners: list[Callable[[PromptKey], None]] = []
+        # Names this registry's own announcements: its listeners heard of the change at once,
+        # so their resolver ignores the echo instead of reading the prompt a second time.
+        self.origin = secrets.token_hex(8)
 
     def on_change(self, listener: Callable[[PromptKey], None]) -> None:
         """Call `listener` with the prompt after each change made through this registry."""
@@ -76,7 +80,7 @@ class PromptRegistry:
         for listener in self._listeners:
             listener(key)
         try:
-            await self._kv.publish(CHANNEL, invalidation(key))
+            await self._kv.publish(CHANNEL, invalidation(self.origin, key))
         except Exception as exc:  # noqa: BLE001 - committed already; resolvers' TTL catches up
             log.warning("could not announce a change of prompt %s: %s", key.name, exc)
 
