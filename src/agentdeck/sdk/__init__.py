@@ -16,13 +16,48 @@ Built on the OpenTelemetry SDK (install `agentdeck[sdk]`): spans nest under what
 current, including ones made by OpenTelemetry instrumentations, and `trace_headers()` carries
 the current span to the gateway as W3C `traceparent`.
 
+Prompts from the registry, cached (`ttl_s`), refreshed in the background, served stale while
+the server is unreachable, and rendered locally in a sandbox:
+
+    prompts = sdk.PromptClient("http://127.0.0.1:8080", api_key="ad_live_...", ttl_s=60)
+    prompt = prompts.get_prompt("support/triage", label="production", sticky=user_id,
+                                fallback={"messages": [{"role": "user", "content": "{{ q }}"}]})
+    messages = prompt.render({"q": question})      # prompt.version, .params, .model, .tools
+
+or, with one client for the whole process, `sdk.configure_prompts(url, api_key)` and then
+`sdk.get_prompt(name, ...)`; `sdk.AsyncPromptClient` is the same for asyncio code.
+
 A webhook receiver checks that an alert delivery came from agentdeck, unchanged and recent:
 
     if not sdk.verify_webhook(secret, request.headers["X-Agentdeck-Signature"], raw_body):
         return 400
 """
 
+from agentdeck.sdk.client import AgentdeckAPIError
+from agentdeck.sdk.prompts import (
+    AsyncPromptClient,
+    Prompt,
+    PromptClient,
+    PromptRenderError,
+    PromptUnavailableError,
+    configure_prompts,
+    get_prompt,
+)
 from agentdeck.sdk.tracing import configure, shutdown, trace, trace_headers
 from agentdeck.tracing.alerts.signing import verify as verify_webhook
 
-__all__ = ["configure", "shutdown", "trace", "trace_headers", "verify_webhook"]
+__all__ = [
+    "AgentdeckAPIError",
+    "AsyncPromptClient",
+    "Prompt",
+    "PromptClient",
+    "PromptRenderError",
+    "PromptUnavailableError",
+    "configure",
+    "configure_prompts",
+    "get_prompt",
+    "shutdown",
+    "trace",
+    "trace_headers",
+    "verify_webhook",
+]
