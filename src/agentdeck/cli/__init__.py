@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from agentdeck.cli import config, db, identity, serve
+from agentdeck.cli import config, db, identity, prompts, serve
 
 app = typer.Typer(
     name="agentdeck",
@@ -25,6 +25,7 @@ app.add_typer(identity.limits, name="limits")
 app.add_typer(identity.budgets, name="budgets")
 app.add_typer(identity.credentials, name="credentials")
 app.add_typer(identity.audit, name="audit")
+app.add_typer(prompts.app, name="prompts")
 
 
 def main() -> None:
