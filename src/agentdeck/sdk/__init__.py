@@ -33,6 +33,8 @@ A webhook receiver checks that an alert delivery came from agentdeck, unchanged 
         return 400
 """
 
+from typing import TYPE_CHECKING, Any
+
 from agentdeck.sdk.client import AgentdeckAPIError
 from agentdeck.sdk.prompts import (
     AsyncPromptClient,
@@ -43,8 +45,23 @@ from agentdeck.sdk.prompts import (
     configure_prompts,
     get_prompt,
 )
-from agentdeck.sdk.tracing import configure, shutdown, trace, trace_headers
 from agentdeck.tracing.alerts.signing import verify as verify_webhook
+
+if TYPE_CHECKING:
+    from agentdeck.sdk.tracing import configure, shutdown, trace, trace_headers
+
+_TRACING = ("configure", "shutdown", "trace", "trace_headers")
+
+
+def __getattr__(name: str) -> Any:
+    """The tracing functions, imported on first use: they need the OpenTelemetry SDK (the
+    `sdk` extra), which the prompt client, the CLI and webhook checks do without."""
+    if name in _TRACING:
+        from agentdeck.sdk import tracing
+
+        return getattr(tracing, name)
+    raise AttributeError(f"module 'agentdeck.sdk' has no attribute {name!r}")
+
 
 __all__ = [
     "AgentdeckAPIError",
