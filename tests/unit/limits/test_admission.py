@@ -49,7 +49,7 @@ async def open_deck(
     open starts a new one on the same file, as a restart would."""
     monkeypatch.setenv("TEST_OWNER_KEY", OWNER_KEY)
     recording = "tests.unit.limits._admission_support:RecordingProvider"
-    monkeypatch.setitem(registry._classes(), "recording", recording)
+    monkeypatch.setitem(registry._BUILTIN, "recording", recording)
     RECORDED.clear()
     running: list[Deck] = []
 
