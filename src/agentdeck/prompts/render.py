@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import jsonschema
@@ -22,7 +22,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jsonschema import Draft202012Validator
 
 from agentdeck.errors import InvalidRequestError
-from agentdeck.prompts.models import Version
+
+if TYPE_CHECKING:  # the module stays light enough for the SDK to render with it
+    from agentdeck.prompts.models import Version
 
 MAX_RANGE = 10_000  # the longest `range()` a template may build
 MAX_OUTPUT_CHARS = 1_000_000  # per template: a loop may not blow a prompt up without bound
@@ -278,21 +280,28 @@ def _copy(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value))
 
 
-def render_prompt(version: Version, variables: Mapping[str, Any]) -> RenderedPrompt:
-    """The version rendered with `variables`; 400 naming missing or unknown variables, a
-    schema violation, or a template that fails."""
-    compiled = COMPILED.get(version.content_hash, version.content)
+def render_content(
+    content: Mapping[str, Any], variables: Mapping[str, Any], digest: str | None = None
+) -> RenderedPrompt:
+    """A version's content rendered with `variables` (compiled once per `digest`, the content
+    hash, when one is given); 400 naming missing or unknown variables, a schema violation,
+    or a template that fails."""
+    compiled = COMPILED.get(digest, content) if digest else compile_content(content)
     context = check_variables(compiled, variables)
     messages = [
         {"role": role, "content": _render(template, context, where)}
         for role, where, template in compiled.templates
     ]
-    content = version.content
     tools = content.get("tools")
     return RenderedPrompt(
         messages=messages,
-        text=messages[0]["content"] if version.type == "text" else None,
+        text=messages[0]["content"] if content.get("type") == "text" else None,
         params=_copy(content.get("params") or {}),
         model=content.get("model"),
         tools=_copy(tools) if tools is not None else None,
     )
+
+
+def render_prompt(version: Version, variables: Mapping[str, Any]) -> RenderedPrompt:
+    """The version rendered with `variables` (see `render_content`)."""
+    return render_content(version.content, variables, version.content_hash)

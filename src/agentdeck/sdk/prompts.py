@@ -26,17 +26,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import (
-    StrictUndefined,
-    Template,
-    TemplateError,
-    TemplateSyntaxError,
-    UndefinedError,
-    meta,
-)
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-
+from agentdeck.errors import InvalidRequestError
+from agentdeck.prompts.render import render_content
 from agentdeck.sdk.client import (
     DEFAULT_URL,
     AgentdeckAPIError,
@@ -49,11 +40,6 @@ log = logging.getLogger("agentdeck.sdk.prompts")
 DEFAULT_LABEL = "production"
 Fallback = str | Mapping[str, Any] | None
 CacheKey = tuple[str | None, str, str, str | None]
-# The server's sandbox (immutable, strict undefined, no escaping); its resource bounds on
-# `range`, `*` and `**` stay on the server, which renders for other tenants too.
-_ENV = ImmutableSandboxedEnvironment(
-    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-)
 
 
 class PromptUnavailableError(AgentdeckAPIError):
@@ -75,85 +61,6 @@ def content_type(content: Mapping[str, Any]) -> str:
     if isinstance(given, str):
         return given
     return "chat" if content.get("messages") is not None else "text"
-
-
-@dataclass(frozen=True)
-class _Compiled:
-    templates: tuple[tuple[str, str, Template], ...]  # (role, where, template)
-    used: frozenset[str]  # variables the templates read
-    schema: Mapping[str, Any]
-
-
-def _compile(kind: str, content: Mapping[str, Any]) -> _Compiled:
-    if kind == "text":
-        sources = [("user", "template", str(content.get("template") or ""))]
-    else:
-        sources = [
-            (str(m.get("role", "user")), f"messages.{i}.content", str(m.get("content", "")))
-            for i, m in enumerate(content.get("messages") or [])
-        ]
-    templates, used = [], set()
-    for role, where, source in sources:
-        try:
-            tree = _ENV.parse(source)
-        except TemplateSyntaxError as exc:
-            raise PromptRenderError(f"{where} does not compile: {exc.message}", where) from exc
-        templates.append((role, where, _ENV.from_string(tree)))
-        used |= meta.find_undeclared_variables(tree)
-    schema = content.get("variables")
-    return _Compiled(
-        tuple(templates), frozenset(used), schema if isinstance(schema, Mapping) else {}
-    )
-
-
-def check_variables(
-    schema: Mapping[str, Any], variables: Mapping[str, Any], used: frozenset[str] = frozenset()
-) -> dict[str, Any]:
-    """The variables the templates see (schema defaults filled in), checked as the server
-    checks them: `PromptRenderError` naming missing, unknown or schema-violating ones."""
-    given = {str(name): value for name, value in variables.items()}
-    properties = schema.get("properties")
-    declared = frozenset(properties) if isinstance(properties, Mapping) else None
-    defaults = {
-        name: spec["default"]
-        for name, spec in (properties or {}).items()
-        if isinstance(spec, Mapping) and "default" in spec
-    }
-    seen = defaults | given
-    missing = [str(name) for name in schema.get("required", ()) if name not in seen]
-    missing += sorted(used - seen.keys() - (declared or frozenset()))
-    if missing:
-        missing = list(dict.fromkeys(missing))
-        raise PromptRenderError(
-            f"missing variables: {', '.join(missing)}", f"variables.{missing[0]}"
-        )
-    unknown = sorted(given.keys() - declared) if declared is not None else []
-    if unknown:
-        known = ", ".join(sorted(declared or ())) or "none"
-        raise PromptRenderError(
-            f"unknown variables: {', '.join(unknown)} (the prompt declares {known})",
-            f"variables.{unknown[0]}",
-        )
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(dict(schema))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(given))
-    if error is not None:
-        where = ".".join(["variables", *(str(part) for part in error.absolute_path)])
-        raise PromptRenderError(f"{where}: {error.message}", where)
-    return seen
-
-
-def _render(template: Template, values: Mapping[str, Any], where: str) -> str:
-    try:
-        return template.render(values)
-    except SecurityError as exc:
-        raise PromptRenderError(f"{where} did something unsafe: {exc}", where) from exc
-    except UndefinedError as exc:
-        raise PromptRenderError(f"{where}: {exc.message}", "variables") from exc
-    # What a template does wrong with the variables it is given is the caller's error.
-    except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
-        raise PromptRenderError(f"{where} failed: {exc}", where) from exc
 
 
 @dataclass(frozen=True)
@@ -208,19 +115,14 @@ class Prompt:
         tools = self.content.get("tools")
         return list(tools) if tools else None
 
-    @functools.cached_property
-    def _compiled(self) -> _Compiled:
-        # Once per version: a cached Prompt is rendered many times.
-        return _compile(self.type, self.content)
-
     def render(self, variables: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Chat messages with the variables filled in (a text prompt: one user message)."""
-        compiled = self._compiled
-        values = check_variables(compiled.schema, variables or {}, compiled.used)
-        return [
-            {"role": role, "content": _render(template, values, where)}
-            for role, where, template in compiled.templates
-        ]
+        """Chat messages with the variables filled in (a text prompt: one user message), by
+        the server's own renderer: the same sandbox, variable rules and errors."""
+        content = {**self.content, "type": self.type}
+        try:
+            return render_content(content, variables or {}, self.content_hash).messages
+        except InvalidRequestError as exc:
+            raise PromptRenderError(exc.message, exc.param) from None
 
     def render_text(self, variables: Mapping[str, Any] | None = None) -> str:
         """A text prompt's text with the variables filled in."""
