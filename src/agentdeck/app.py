@@ -33,6 +33,7 @@ from agentdeck.gateway.routes import GatewayRoutes
 from agentdeck.gateway.service import GatewayService
 from agentdeck.gateway.shadow import ShadowRunner
 from agentdeck.gateway.switches import Switchboard
+from agentdeck.guardrails.pii import redactor
 from agentdeck.guardrails.service import Guardrails
 from agentdeck.health import HealthRoutes, Runtime
 from agentdeck.identity.services import IdentityServices
@@ -166,12 +167,13 @@ def create_app(settings: Settings) -> Starlette:
         settings.gateway.cache.enabled,
     )  # fmt: skip
     exporter, recorder = _span_recording(engine, settings, metrics)
+    content = ContentPolicies(settings.tracing.content, redactor)
     guard = GatewayGuard(
         identity.authenticator, RateLimiter(kv), identity.ledger, identity.spend, identity.audit,
         catalog, settings.limits.default_max_output_tokens,
         recorder if settings.tracing.enabled else None,
         frozenset(settings.tracing.raw_user_id_projects),
-        ContentPolicies(settings.tracing.content),
+        content,
     )  # fmt: skip
     guardrails = _guardrails(settings, metrics)
     openai_routes, messages_routes = _gateway_routes(
@@ -179,7 +181,7 @@ def create_app(settings: Settings) -> Starlette:
     )
     ingest = OtlpIngest(
         identity.authenticator, recorder, settings.tracing, catalog.price, metrics,
-        settings.server.max_body_bytes,
+        settings.server.max_body_bytes, content,
     )  # fmt: skip
     retention = RetentionJob(engine, settings.tracing.retention)
     alert_store, alerts = _alerting(engine, identity.vault, settings, metrics)

@@ -10,7 +10,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from agentdeck.tracing.redaction import KINDS as REDACTION_KINDS
+# The kinds of personal data and secrets `tracing.content.redact` may name: those of the
+# guardrails' PII detector (`guardrails.pii.PII_KINDS`, kept equal by a test; settings sit
+# below guardrails and do not import them).
+REDACTION_KINDS = ("SECRET", "EMAIL", "IBAN", "CARD", "SSN", "PHONE", "IP", "HIGH_ENTROPY")
 
 
 class ContentSettings(BaseModel):

@@ -63,6 +63,7 @@ class OtlpIngest:
         price: Price,
         metrics: Metrics,
         max_body_bytes: int,
+        content: ContentPolicies,
     ) -> None:
         self._authenticator = authenticator
         self._recorder = recorder
@@ -71,7 +72,7 @@ class OtlpIngest:
         self._metrics = metrics
         self._limit = max_body_bytes
         self._raw_users = frozenset(settings.raw_user_id_projects)
-        self._policies = ContentPolicies(settings.content)
+        self._policies = content
         self._hashed_users: dict[tuple[str, str], str] = {}
 
     def handlers(self) -> dict[tuple[str, str], Handler]:

@@ -32,12 +32,13 @@ from starlette.routing import Route
 from agentdeck.app import create_app
 from agentdeck.gateway.call_spans import hashed_user
 from agentdeck.gateway.http import RawRoute
+from agentdeck.guardrails.pii import redactor
 from agentdeck.identity.grants import Grant
 from agentdeck.settings_tracing import TracingSettings
+from agentdeck.tracing.content import ContentPolicies
 from agentdeck.tracing.ingest import SPANS_PER_TURN, OtlpIngest
 from agentdeck.tracing.metrics import Metrics
 from agentdeck.tracing.recorder import SpanRecorder
-from agentdeck.tracing.redaction import redactor
 from tests.unit.api._deck import OWNER_KEY, Deck, bearer
 from tests.unit.api.conftest import DeckFactory, _postgres
 
@@ -638,6 +639,7 @@ def test_the_origin_follows_the_projects_policies() -> None:
         lambda model, i, o: 7,
         Metrics(),
         1 << 20,
+        ContentPolicies(settings.content, redactor),
     )
     default, opened, shut = (ingest.origin(_grant(p)) for p in ("prj_x", "prj_open", "prj_shut"))
     assert (default.content.capture, opened.content.capture, shut.content.capture) == (
@@ -651,8 +653,9 @@ def test_the_origin_follows_the_projects_policies() -> None:
     assert default.hash_user is not None
     assert default.hash_user("alice") == hashed_user("tenant-1", "alice")
     assert ingest.origin(_grant("prj_raw")).hash_user is None
-    keep_all = OtlpIngest(None, None, TracingSettings(content={"redact": []}),  # type: ignore[arg-type]
-                          lambda model, i, o: None, Metrics(), 1 << 20)  # fmt: skip
+    keep = TracingSettings(content={"redact": []})
+    keep_all = OtlpIngest(None, None, keep, lambda model, i, o: None,  # type: ignore[arg-type]
+                          Metrics(), 1 << 20, ContentPolicies(keep.content, redactor))  # fmt: skip
     assert keep_all.origin(_grant("p")).content.redact is None
     assert redactor(("EMAIL",))("a@example.com") == "[EMAIL_1]"
 
@@ -811,8 +814,9 @@ async def test_fuzz_random_json_shapes(deck: Deck, document: Any, gzipped: bool)
 def test_a_user_hashed_again_is_hashed_per_tenant() -> None:
     """Hashed ids are remembered (a user sends many spans), per tenant: the same user id in
     two tenants is two people."""
-    ingest = OtlpIngest(None, None, TracingSettings(), lambda model, i, o: None,  # type: ignore[arg-type]
-                        Metrics(), 1 << 20)  # fmt: skip
+    plain = TracingSettings()
+    ingest = OtlpIngest(None, None, plain, lambda model, i, o: None,  # type: ignore[arg-type]
+                        Metrics(), 1 << 20, ContentPolicies(plain.content, redactor))  # fmt: skip
     other = Grant("key-2", "tenant-2", "t", "p", "p-1", "pat", "user")
     first, second = ingest.origin(_grant("p")).hash_user, ingest.origin(other).hash_user
     assert first is not None

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from agentdeck.gateway.call_spans import hashed_user
+from agentdeck.guardrails.pii import redactor
 from agentdeck.tracing.conventions import (
     CONTENT_KEYS,
     CONTENT_PREFIXES,
@@ -20,7 +21,6 @@ from agentdeck.tracing.conventions import (
     to_span,
 )
 from agentdeck.tracing.otlp import ReceivedSpan
-from agentdeck.tracing.redaction import redactor
 from agentdeck.tracing.spans import Span
 
 TRACE, SPAN, PARENT = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "00f067aa0ba902b7"
