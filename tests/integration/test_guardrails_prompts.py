@@ -106,7 +106,8 @@ def test_a_stream_is_redacted_chunk_by_chunk_for_the_openai_sdk(
     assert "".join(pieces) == f"Card [CARD_1] belongs to [EMAIL_1], {tail}thanks."
     sent = [p for p in pieces if p]
     assert len(sent) >= 20  # it streamed, it was not gathered whole
-    assert sent[0].startswith("Card [CARD_1] belongs to [EMAIL_1]")
+    # Text was let through while the answer was still streaming, not all at its end.
+    assert len("".join(sent[: len(sent) // 2])) > 200
     for digits in ("4111", "1111", "jane", "example.com"):
         assert not any(digits in piece for piece in pieces), (digits, pieces)
     with _openai(replicas[1]) as client:  # whole answers too, on the other replica
