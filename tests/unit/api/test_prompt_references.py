@@ -141,3 +141,17 @@ async def test_a_split_label_is_sticky_per_user_and_weighted(deck_with_prompt: D
     assert sum(served.values()) == 200
     share = served["Summarise x."] / 200
     assert 0.55 <= share <= 0.85, served  # 70 % expected; binomial sd is 3.2 %
+
+
+async def test_an_anthropic_request_can_name_a_prompt(deck_with_prompt: Deck) -> None:
+    deck = deck_with_prompt
+    body = {"prompt": {"name": "support/summary", "version": 2},
+            "variables": {"topic": "rain", "words": 3}}  # fmt: skip
+    answer = await deck.client.post("/v1/messages", json=body, headers=deck.owner)
+    assert answer.status_code == 200, answer.text
+    message = answer.json()
+    assert message["content"][0]["text"] == "Summarise rain in 3 words."
+    trace = await deck.wait_for_trace(deck.owner, answer.headers["x-agentdeck-trace-id"])
+    (span,) = trace["spans"]
+    assert (span["prompt_name"], span["prompt_version"]) == ("support/summary", 2)
+    assert span["request_model"] == "echo"  # the prompt's model, as the request named none
