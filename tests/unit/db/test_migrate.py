@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import agentdeck.identity.tables
 import agentdeck.limits.tables
 import agentdeck.prompts.tables
+import agentdeck.tools.tables
 import agentdeck.tracing.alerts.tables
 import agentdeck.tracing.feedback
 import agentdeck.tracing.tables  # noqa: F401 - they add their tables to the metadata
@@ -27,7 +28,7 @@ async def table_names(engine: AsyncEngine) -> set[str]:
 
 
 def test_head_revision_is_the_newest_migration() -> None:
-    assert head_revision() == "0007"
+    assert head_revision() == "0008"
 
 
 # Every table the code queries (its metadata) and nothing else, besides Alembic's own.
