@@ -40,6 +40,7 @@ from agentdeck.settings_gateway import (
 )
 from agentdeck.settings_guardrails import GuardrailSettings
 from agentdeck.settings_identity import BootstrapSettings, IdentitySettings, LimitsSettings
+from agentdeck.settings_mcp import McpSettings
 from agentdeck.settings_tools import ToolSettings
 from agentdeck.settings_tracing import TracingSettings
 
@@ -146,6 +147,7 @@ class Settings(BaseSettings):
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
     tools: ToolSettings = Field(default_factory=ToolSettings)
     models: dict[str, ModelAliasSettings] = Field(default_factory=dict)
     fake_models: dict[str, FakeModelSettings] = Field(default_factory=dict)
