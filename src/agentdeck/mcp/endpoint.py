@@ -8,6 +8,7 @@ self-contained anyway; handshake-era clients get no session to pin them to one p
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -128,24 +129,34 @@ class McpEndpoint:
             )
             for name, virtual in servers.by_name.items()
         }  # fmt: skip
-        self._stack: contextlib.AsyncExitStack | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def routes(self) -> list[Route]:
         """The route of every virtual server."""
         return [Route("/mcp/{name}", endpoint=self, methods=["POST"])]
 
     async def start(self) -> None:
-        """Run each session manager's task group (for the app's lifetime)."""
-        stack = contextlib.AsyncExitStack()
-        for manager in self._managers.values():
-            await stack.enter_async_context(manager.run())
-        self._stack = stack
+        """Run each session manager's task group, in a task of its own: anyio task groups
+        must be left by the task that entered them, and the app may stop from another."""
+        ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._runner = asyncio.get_running_loop().create_task(self._run(ready))
+        await ready.wait()
+
+    async def _run(self, ready: asyncio.Event) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            for manager in self._managers.values():
+                await stack.enter_async_context(manager.run())
+            ready.set()
+            await self._stopping.wait()
 
     async def stop(self) -> None:
         """Stop the session managers (requests in flight are cancelled)."""
-        if self._stack is not None:
-            await self._stack.aclose()
-            self._stack = None
+        if self._runner is not None:
+            self._stopping.set()
+            await self._runner
+            self._runner = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one request to `/mcp/{name}`."""
