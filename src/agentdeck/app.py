@@ -44,6 +44,10 @@ from agentdeck.prompts.resolver import PromptResolver
 from agentdeck.prompts.service import PromptRegistry
 from agentdeck.request_context import RequestContextMiddleware
 from agentdeck.settings import Settings
+from agentdeck.tools.approvals import Approvals
+from agentdeck.tools.executor import ToolExecutor
+from agentdeck.tools.service import ToolRegistry
+from agentdeck.tools.spans import ToolSpans
 from agentdeck.tracing.alerts.history import AlertHistory
 from agentdeck.tracing.alerts.store import AlertStore
 from agentdeck.tracing.alerts.webhooks import WebhookDeliverer
@@ -144,6 +148,21 @@ def _alerting(
     )  # fmt: skip
 
 
+def _tools(
+    engine: AsyncEngine,
+    settings: Settings,
+    vault: Vault,
+    recorder: SpanRecorder,
+    content: ContentPolicies,
+) -> tuple[ToolRegistry, Approvals, ToolExecutor]:
+    """The tool registry, approvals, and the executor every tool call goes through."""
+    tools = ToolRegistry(engine)
+    approvals = Approvals(engine, settings.tools.approval_ttl_s)
+    spans = ToolSpans(recorder, content) if settings.tracing.enabled else None
+    executor = ToolExecutor(settings.tools, tools.store, approvals, vault, spans)
+    return tools, approvals, executor
+
+
 def create_app(settings: Settings) -> Starlette:
     """The agentdeck ASGI application for `settings`."""
     metrics = Metrics()
@@ -176,6 +195,7 @@ def create_app(settings: Settings) -> Starlette:
         content,
     )  # fmt: skip
     guardrails = _guardrails(settings, metrics)
+    tools, approvals, tool_executor = _tools(engine, settings, identity.vault, recorder, content)
     openai_routes, messages_routes = _gateway_routes(
         gateway, guard, settings, guardrails, PromptReferences(prompt_resolver)
     )
@@ -205,6 +225,9 @@ def create_app(settings: Settings) -> Starlette:
             alerts.deliverer,
             prompts=prompts,
             prompt_resolver=prompt_resolver,
+            tools=tools,
+            tool_executor=tool_executor,
+            approvals=approvals,
             wake_alerts=alerts.wake if settings.alerts.enabled else None,
             raw_user_id_projects=frozenset(settings.tracing.raw_user_id_projects),
         )
@@ -240,6 +263,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await _in_order(
                 shadow.drain,
+                tool_executor.aclose,
                 guardrails.aclose,
                 alerts.stop,
                 retention.stop,
@@ -254,7 +278,6 @@ def create_app(settings: Settings) -> Starlette:
                 engine.dispose,
             )
 
-    known_paths = frozenset(getattr(route, "path", "") for route in routes)
     return Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -262,7 +285,7 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(
                 RequestContextMiddleware,
                 metrics=metrics,
-                known_paths=known_paths,
+                known_paths=frozenset(getattr(route, "path", "") for route in routes),
                 fast_routes=fast_routes,
             )
         ],

@@ -10,10 +10,12 @@ from agentdeck import __version__
 from agentdeck.api import (
     access_routes,
     alert_routes,
+    approval_routes,
     audit_routes,
     directory_routes,
     metrics_routes,
     prompt_routes,
+    tool_routes,
     trace_routes,
 )
 from agentdeck.api.deps import (
@@ -37,7 +39,8 @@ def create_api(services: ApiServices) -> FastAPI:
         dependencies=[Depends(plain_text)],
         description="Tenants, projects, teams, users, roles, keys, limits, budgets, "
         "credentials, the audit log, gateway switches, traces, metrics, feedback, alerts, "
-        "SLOs and the prompt registry (versions, labels, diff, rendering). Authenticate with "
+        "SLOs, the prompt registry (versions, labels, diff, rendering), the tool registry, "
+        "tool calls and their approvals. Authenticate with "
         "an agentdeck key (`Authorization: Bearer ad_...` or `x-api-key`).",
     )
     api.state.services = services
@@ -49,6 +52,8 @@ def create_api(services: ApiServices) -> FastAPI:
         metrics_routes.router,
         alert_routes.router,
         prompt_routes.router,
+        tool_routes.router,
+        approval_routes.router,
     ):
         api.include_router(router)
     api.add_exception_handler(AgentdeckError, agentdeck_error)

@@ -36,6 +36,9 @@ from agentdeck.limits.service import BudgetLedger
 from agentdeck.prompts.resolver import PromptResolver
 from agentdeck.prompts.service import PromptRegistry
 from agentdeck.request_context import REQUEST_ID_KEY
+from agentdeck.tools.approvals import Approvals
+from agentdeck.tools.executor import ToolExecutor
+from agentdeck.tools.service import ToolRegistry
 from agentdeck.tracing.alerts.history import AlertHistory
 from agentdeck.tracing.alerts.store import AlertStore
 from agentdeck.tracing.alerts.webhooks import WebhookDeliverer
@@ -96,6 +99,9 @@ class ApiServices:
     alert_deliverer: WebhookDeliverer
     prompts: PromptRegistry
     prompt_resolver: PromptResolver
+    tools: ToolRegistry
+    tool_executor: ToolExecutor
+    approvals: Approvals
     # Runs a round of alert evaluation now (after a rule changed); None when alerts are off.
     wake_alerts: Callable[[], None] | None = None
     # Projects whose feedback keeps end-user ids as sent (`tracing.raw_user_id_projects`).

@@ -286,3 +286,62 @@ def prompt_cases(w: World) -> dict[tuple[str, str], list[PromptCall]]:
             (name, {**in_body, "variables": {"b_var": "1"}}, True, ""),
         ],
     }
+
+
+B_TOOL = "b-tool-name"
+B_TOOL_DESCRIPTION = "b-tool-description-5647382910"
+B_TOOL_ARGUMENT = "b-tool-argument-1029384756"
+
+
+async def with_tools(deck: Deck, world: World) -> World:
+    """Give B a high-risk tool whose header names B's credential, and a pending approval of
+    a call of it."""
+    b = world.b.headers
+    tool = {
+        "description": B_TOOL_DESCRIPTION,
+        "risk": "high",
+        "implementation": {
+            "kind": "http", "method": "POST", "url": "http://127.0.0.1:9/b-tool-path",
+            "headers": {"authorization": "Bearer {{credential:b-secret}}"},
+        },
+    }  # fmt: skip
+    await deck.api("PUT", f"/tools/{B_TOOL}", b, tool, expect=201)
+    trace = "b" * 31 + "2"
+    called = await deck.api(
+        "POST",
+        f"/tools/{B_TOOL}/call",
+        {**b, "traceparent": f"00-{trace}-{'c' * 16}-01"},
+        {"arguments": {"q": B_TOOL_ARGUMENT}, "run_id": "b-run"},
+    )
+    assert called["error"]["type"] == "approval_required"
+    await deck.wait_for_trace(b, trace)  # its span is stored before B's rows are snapshotted
+    world.b_ids["approval"] = called["approval_id"]
+    world.b_data += [B_TOOL_DESCRIPTION, B_TOOL_ARGUMENT, "b-tool-path", "b-run"]
+    return world
+
+
+def tool_cases(w: World) -> dict[tuple[str, str], list[tuple[dict[str, str], Any, bool, str]]]:
+    """The cross-tenant calls of the tool and approval routes (see `prompt_cases`). B's tool
+    name is only a name in A's tenant: A may register, call and remove a tool of its own so
+    named; B's approval and B's project are 404 or 403."""
+    name = {"name": B_TOOL}
+    approval = {"approval_id": w.b_ids["approval"]}
+    high = {"risk": "high", "implementation": {"kind": "python", "entry_point": "nope"}}
+    return {
+        ("GET", "/v1/tools"): [({}, None, False, "")],
+        ("GET", "/v1/tools/{name}"): [(name, None, True, "")],
+        ("PUT", "/v1/tools/{name}"): [
+            (name, {**high, "project": w.b_ids["project"]}, True, ""),
+            (name, {**high, "project": w.b_ids["main_project"]}, True, ""),
+            (name, high, False, ""),
+        ],
+        ("DELETE", "/v1/tools/{name}"): [(name, None, False, "")],
+        ("POST", "/v1/tools/{name}/call"): [
+            (name, {"arguments": {"q": 1}}, False, ""),
+            (name, {"arguments": {"q": 1}, "approval_id": approval["approval_id"]}, False, ""),
+        ],
+        ("GET", "/v1/approvals"): [({}, None, False, ""), ({}, None, False, "?status=pending")],
+        ("GET", "/v1/approvals/{approval_id}"): [(approval, None, True, "")],
+        ("POST", "/v1/approvals/{approval_id}/approve"): [(approval, {"reason": "x"}, True, "")],
+        ("POST", "/v1/approvals/{approval_id}/deny"): [(approval, None, True, "")],
+    }

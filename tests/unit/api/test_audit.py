@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from agentdeck.identity.tables import audit_events
+from agentdeck.tools.approvals import Binding
 from tests.unit.api._deck import Deck, bearer
 from tests.unit.api.test_tenant_isolation import openapi_routes
 
@@ -49,6 +50,10 @@ CHANGES: dict[tuple[str, str], list[str]] = {
     ("PUT", "/v1/prompts/{name}/labels/{label}"): ["prompt.label.move"],
     ("POST", "/v1/prompts/{name}/labels/{label}/rollback"): ["prompt.label.rollback"],
     ("DELETE", "/v1/prompts/{name}/labels/{label}"): ["prompt.label.delete"],
+    ("PUT", "/v1/tools/{name}"): ["tool.create"],
+    ("DELETE", "/v1/tools/{name}"): ["tool.delete"],
+    ("POST", "/v1/approvals/{approval_id}/approve"): ["approval.approve"],
+    ("POST", "/v1/approvals/{approval_id}/deny"): ["approval.deny"],
 }
 # Calls that change nothing administrative. Feedback is trace data, recorded in its own
 # table. A channel's test delivery sends one signed request and stores nothing (no event, no
@@ -58,6 +63,7 @@ NOT_CHANGES = {
     ("POST", "/v1/feedback"),
     ("POST", "/v1/alerts/channels/{channel_id}/test"),
     ("POST", "/v1/prompts/{name}/render"),
+    ("POST", "/v1/tools/{name}/call"),  # a call is a span; its approval's decision is audited
 }
 
 
@@ -165,6 +171,7 @@ async def test_every_admin_change_appends_its_event(deck: Deck) -> None:
     )
     await alert_changes(change)
     await prompt_changes(change)
+    await tool_changes(deck, change)
 
     events = (await deck.audit_events())[start:]
     assert {key for key, _, _ in done} == set(CHANGES)
@@ -319,3 +326,22 @@ async def prompt_changes(change: Any) -> None:
     await change(
         ("DELETE", "/v1/prompts/{name}/labels/{label}"), f"{at}/labels/production", None, 204, on
     )
+
+
+async def tool_changes(deck: Deck, change: Any) -> None:
+    """Make every change of the tool and approval routes through `change`; the approvals are
+    asked for by another principal (a requester cannot decide its own)."""
+    tool = {"implementation": {"kind": "python", "entry_point": "t"}, "risk": "high"}
+    await change(("PUT", "/v1/tools/{name}"), "/tools/t", tool, 201, "tool/t")
+    await change(("DELETE", "/v1/tools/{name}"), "/tools/t", None, 204, "tool/t")
+    me = await deck.api("GET", "/me")
+    binding = Binding(me["tenant_id"], me["project_id"], "t", "0" * 64, "", "prn_someone")
+    for verb in ("approve", "deny"):
+        asked = await deck.services.approvals.request(binding, {}, "user:someone")
+        await change(
+            ("POST", f"/v1/approvals/{{approval_id}}/{verb}"),
+            f"/approvals/{asked}/{verb}",
+            {"reason": "checked"},
+            200,
+            f"approval/{asked}",
+        )

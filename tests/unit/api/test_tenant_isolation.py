@@ -23,7 +23,9 @@ from tests.unit.api._isolation import (
     observability_cases,
     prompt_cases,
     snapshot,
+    tool_cases,
     with_prompts,
+    with_tools,
 )
 
 CALM = {200, 201, 204, 400, 403, 404, 409}  # what a call that names nothing of B may get
@@ -97,6 +99,7 @@ def cases(w: World) -> dict[tuple[str, str], list[Case]]:
     return {
         **{key: [Case(*call) for call in calls] for key, calls in observability_cases(w).items()},
         **{key: [Case(*call) for call in calls] for key, calls in prompt_cases(w).items()},
+        **{key: [Case(*call) for call in calls] for key, calls in tool_cases(w).items()},
         ("GET", "/v1/me"): [calm],
         ("GET", "/v1/tenant"): [calm],
         ("GET", "/v1/tenants"): [calm],
@@ -261,7 +264,9 @@ async def test_every_route_keeps_tenant_b_out_of_reach_of_every_role_of_a(
     walk_deck: Deck,
 ) -> None:
     deck = walk_deck
-    world = await with_prompts(deck, await with_alerts(deck, await build(deck)))
+    world = await with_tools(
+        deck, await with_prompts(deck, await with_alerts(deck, await build(deck)))
+    )
     prefix, routes = await openapi_routes(deck)
     table = cases(world)
     assert routes - set(table) == set(), "new /api routes: add their cross-tenant calls here"
@@ -289,7 +294,9 @@ async def test_every_route_keeps_tenant_b_out_of_reach_of_every_role_of_a(
 
 
 async def test_a_tenant_admin_sees_only_its_own_rows_in_every_list(deck: Deck) -> None:
-    world = await with_prompts(deck, await with_alerts(deck, await build(deck)))
+    world = await with_tools(
+        deck, await with_prompts(deck, await with_alerts(deck, await build(deck)))
+    )
     a = world.callers["admin"]
     lists = {
         "/users": 3 + 1,
@@ -311,6 +318,8 @@ async def test_a_tenant_admin_sees_only_its_own_rows_in_every_list(deck: Deck) -
         assert all(row.get("tenant_id", world.a.tenant_id) == world.a.tenant_id for row in rows)
     assert await deck.api("GET", "/alerts/events", a) == {"data": [], "next": None}
     assert await deck.api("GET", "/prompts", a) == {"data": [], "next": None}
+    assert await deck.api("GET", "/tools", a) == {"data": [], "next": None}
+    assert await deck.api("GET", "/approvals", a) == {"data": [], "next": None}
     tenant = await deck.api("GET", "/tenant", a)
     assert (tenant["id"], tenant["slug"]) == (world.a.tenant_id, "tenant-a")
     roles = await deck.api("GET", "/roles", a)

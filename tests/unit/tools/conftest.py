@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +92,13 @@ class Upstream:
 @pytest.fixture
 async def upstream() -> AsyncIterator[Upstream]:
     """The upstream, serving until the test ends."""
+    async with serve_upstream() as found:
+        yield found
+
+
+@asynccontextmanager
+async def serve_upstream() -> AsyncIterator[Upstream]:
+    """Serve the upstream on a free loopback port while the block runs."""
     state = Upstream("")
 
     def count(request: web.Request) -> None:
