@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from agentdeck.cli import config, db, identity, prompts, serve
+from agentdeck.cli import approvals, config, db, identity, prompts, serve, tools
 
 app = typer.Typer(
     name="agentdeck",
@@ -26,6 +26,8 @@ app.add_typer(identity.budgets, name="budgets")
 app.add_typer(identity.credentials, name="credentials")
 app.add_typer(identity.audit, name="audit")
 app.add_typer(prompts.app, name="prompts")
+app.add_typer(tools.app, name="tools")
+app.add_typer(approvals.app, name="approvals")
 
 
 def main() -> None:
