@@ -160,6 +160,17 @@ _OVERRIDE = (
     r"were given|learned|know)|(?:i|we) (?:told you|said) (?:before|earlier)|above|before this|"
     r"prior)",
 )
+
+
+def _factored(branches: tuple[str, ...]) -> str:
+    """`_any(*branches)` with the verb they all start with matched once: the same matches, but
+    the engine no longer tries the verb's lookbehinds and alternatives again for every branch."""
+    head = rf"{_VERB}\s"
+    if not all(branch.startswith(head) for branch in branches):
+        raise ValueError("every branch must start with the verb")
+    return head + _any(*(branch.removeprefix(head) for branch in branches))
+
+
 _IGNORE_ABOVE = (
     rf"{_VERB}\s(?:all\s)?(?:of\s)?(?:the\s|everything\s)?(?:above|previous|preceding|prior)"
     r"(?:\s(?:text|content|message|input|prompt|lines?|directions?))?(?:\s?(?:and|then|,|\.|:"
@@ -197,7 +208,7 @@ _ADDRESSING = (
 
 _RULES: tuple[_Rule, ...] = (
     # Instruction override: "ignore all previous instructions", "forget everything you were told".
-    _Rule("override", 0.8, _OVERRIDE_VERBS, _any(*_OVERRIDE)),
+    _Rule("override", 0.8, _OVERRIDE_VERBS, _factored(_OVERRIDE)),
     _Rule("override", 0.8, ("follow", "obey", "adher"),
           r"(?:follow(?:ing)?|obey(?:ing)?|adher(?:e|ing) to)\s(?:all\s|any\s)?(?:of\s)?"
           rf"(?:your\s(?:[a-z]+\s)?|(?:the\s|your\s|these\s)?{_QUALIFIER}\s(?:[a-z]+\s)?)"
@@ -436,7 +447,7 @@ _RULES: tuple[_Rule, ...] = (
           r"polic(?:y|ies))\b(?!\s(?:on|for|in|to)\b)",
           rf"(?<![a-z])(?:you (?:have|had|now have)|you've got|{_AI} (?:with|that has|who has)|"
           rf"{_AI} without)\s(?:no\s|zero\s|any\s)?(?:more\s)?(?:ethical\s|moral\s|safety\s|"
-          r"content\s)?", window=50),
+          r"content\s)?", gate=("you", " with", " has"), window=50),  # every branch has one
     _Rule("persona_unbound", 0.5, ("escaped", "broken free", "broke free", "freed"),
           r"(?:escaped|broken free of|broke free of|freed (?:itself|yourself) from)\s(?:its|your)\s"
           r"(?:training|programming|rules|constraints|guidelines|restrictions|creators)\b"),
@@ -556,6 +567,7 @@ def _compile() -> tuple[tuple[_Anchor, ...], dict[bytes, tuple[_Anchor, ...]]]:
 
 
 _ALWAYS, _BY_WORD = _compile()
+_TRIGGER_WORDS = frozenset(_BY_WORD)
 
 
 def injection_score(text: str) -> InjectionResult:
@@ -577,15 +589,19 @@ def injection_score(text: str) -> InjectionResult:
 def _scan(text: str, fired: dict[str, float]) -> None:
     """Add to `fired` every signal whose pattern matches at one of its anchors."""
     text = "\n" + text  # the line break a heading's anchor needs at the start
-    words = text.encode("ascii", "replace").translate(_WORDS).split()
-    anchors = {entry for word in _BY_WORD.keys() & words for entry in _BY_WORD[word]}
+    words = _TRIGGER_WORDS.intersection(text.encode("ascii", "replace").translate(_WORDS).split())
+    # Keyed by the anchor's text: an entry holds its compiled rules, and hashing that tuple
+    # (what a set of entries would do) costs more than the search it selects.
+    anchors = {entry[0]: entry for word in words for entry in _BY_WORD[word]}
     find = text.find
-    for anchor, skip, rules in (*_ALWAYS, *anchors):
+    for anchor, skip, rules in (*_ALWAYS, *anchors.values()):
         if anchor == "\n":  # line breaks are many and the patterns start with one: one search
             for signal, weight, pattern, _, _, _ in rules:
                 if signal not in fired and pattern.search(text):
                     fired[signal] = weight
             continue
+        if anchor == "://" and "/" not in text:
+            continue  # a one-character search is several times faster than a search for "://"
         position = find(anchor)
         while position >= 0:
             at = position + skip

@@ -78,11 +78,10 @@ _CLASSES = bytes(
     ord("a") if chr(c).isalpha() and c < 128 else ord("0") if chr(c).isdigit() else 32
     for c in range(256)
 )
-_DIGIT_RUN = re.compile(rb"0+")
 _MIXED = re.compile(rb"0(?:(?<=a0)|0*a)")  # a digit run touching a letter
 _BREAK_TAIL = re.compile(rb"\n[ \n]+")
-_TOKEN_END = re.compile(rb"[a0]*")
 _LEET = str.maketrans("013457", "oieast")
+_LEET_BYTES = bytes.maketrans(b"013457", b"oieast")
 
 # Escapes as JSON and string literals write them (tool outputs are JSON): `\n` is a line break
 # there, and `\u0069gnore` spells "ignore".
@@ -186,24 +185,26 @@ def _collapse(raw: bytes) -> bytes:
 
 def _unleet(raw: bytes) -> bytes:
     """Leetspeak undone in the tokens that mix letters and digits."""
-    # sre scans fast only for a literal, so digits and letters become the literals 0 and a.
+    # sre scans fast only for a literal, so digits and letters become the literals 0 and a; a
+    # token is a run of both. Only a digit run touching a letter can start a token to undo, and
+    # most such tokens (`3rd`, `v2`, `x86`) have too few letters: they are judged on the class
+    # string alone, without a Python loop over their bytes.
     classes = raw.translate(_CLASSES)
     mixed = _MIXED.search(classes)
-    if mixed is None:
-        return raw
-    pieces = []
+    pieces: list[bytes] = []
     done = 0
-    for run in _DIGIT_RUN.finditer(classes, mixed.start()):
-        start, end = run.span()
-        if start < done:
-            continue
-        while start > 0 and classes[start - 1] != 32:
-            start -= 1
-        match = _TOKEN_END.match(classes, end)
-        end = match.end() if match else end
-        pieces.append(raw[done:start])
-        pieces.append(_unleet_token(raw[start:end].decode("ascii")).encode("ascii"))
-        done = end
+    while mixed is not None:
+        at = mixed.start()
+        start = classes.rfind(b" ", 0, at) + 1
+        end = classes.find(b" ", at)
+        end = len(classes) if end < 0 else end
+        letters = classes.count(b"a", start, end)
+        if letters >= 3 and 2 * letters >= end - start:  # as `_unleet_token` decides
+            pieces += (raw[done:start], raw[start:end].translate(_LEET_BYTES))
+            done = end
+        mixed = _MIXED.search(classes, end)
+    if not pieces:
+        return raw
     pieces.append(raw[done:])
     return b"".join(pieces)
 

@@ -100,10 +100,11 @@ class CallVerdicts:
         same kind, seen again in the next window, is kept once)."""
         if action == "allow":
             return
-        key = (stage, verdict.guardrail, action, verdict.reasons)
-        if stage == "stream" and key in self._seen:
-            return
-        self._seen.add(key)
+        if stage == "stream":  # only a stream sees one finding again
+            key = (stage, verdict.guardrail, action, verdict.reasons)
+            if key in self._seen:
+                return
+            self._seen.add(key)
         self.count(verdict.guardrail, stage, action)
         if len(self.events) >= MAX_EVENTS:
             return

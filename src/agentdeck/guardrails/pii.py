@@ -72,6 +72,7 @@ _RUN = re.compile(rb"x+")
 _WORDISH = b"0Aa_"
 
 _LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+_LOCAL = bytes(byte if chr(byte) in _LOCAL_CHARS else 32 for byte in range(256))  # others: space
 _DOMAIN = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9-])"
 )
@@ -140,9 +141,11 @@ _IPV6_SPAN = re.compile(r"[0-9A-Fa-f:.]+")
 _PHONE_PLUS = re.compile(rb"\+0(?:[ .-]?\(?0+\)?)+")
 _DOUBLE_ZERO = re.compile(rb"00(?<![0-9A-Za-z_+.,/-]00)[1-9]")  # on the text, not the classes
 _PHONE_BODY = re.compile(rb"0+(?:[ .-]?\(?0+\)?)+")
+# (a literal the pattern needs, the pattern); the second pattern's own literal search is as
+# fast as a check for "000" first, so its check is the empty literal
 _NANP = (
     (b"(000)", re.compile(rb"\(000\) ?000[-. ]0000")),
-    (b"000", re.compile(rb"000[-.]000[-.]0000")),
+    (b"", re.compile(rb"000[-.]000[-.]0000")),
 )
 _TRUNK = re.compile(rb"00{1,4}[ /-]0{3,8}(?:[ -]0{3,4})?(?![0 ./-]0)|00(?:[ .]00){4}")
 _TRUNK_START = re.compile(rb"0(?<![0-9A-Za-z_.,/+\-]0)[1-9]")  # on the text
@@ -269,11 +272,17 @@ def _replace(text: str, spans: list[Redaction]) -> str:
 
 def _emails(text: str, raw: bytes) -> list[Span]:
     spans = []
+    # In ASCII text the local part starts after the last byte before the `@` that cannot be in
+    # it, one search; other text is walked back a character at a time (non-ASCII letters
+    # belong to it too).
+    ascii_only = text.isascii()
     at = raw.find(b"@")
     while at > 0:
         domain = _DOMAIN.match(text, at + 1)
         if domain:
             start, low = at, max(0, at - 64)
+            if ascii_only:
+                start = low + raw[low:at].translate(_LOCAL).rfind(b" ") + 1
             while start > low and (
                 text[start - 1] in _LOCAL_CHARS
                 or (text[start - 1] > "\x7f" and text[start - 1].isalnum())

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from agentdeck.errors import AgentdeckError, GuardrailBlockedError
-from agentdeck.guardrails.models import Action, CheckContext, Redaction, Stage, Verdict
+from agentdeck.guardrails.models import Action, CheckContext, Redaction, Source, Stage, Verdict
 from agentdeck.guardrails.outcome import (
     ActiveGuardrail,
     CallVerdicts,
@@ -54,6 +54,7 @@ class ActivePolicy:
 
 
 Judge = Callable[[str, CheckContext], Awaitable[Verdict]]
+_CHECKS = {"input": "check_input", "output": "check_output", "stream": "check_chunk"}
 
 
 async def _judge(
@@ -61,11 +62,7 @@ async def _judge(
 ) -> tuple[Verdict, Action]:
     """One guardrail's verdict on one text, and the action its mode makes of it."""
     guardrail = use.guardrail
-    check: Judge = {
-        "input": guardrail.check_input,
-        "output": guardrail.check_output,
-        "stream": guardrail.check_chunk,
-    }[stage]
+    check: Judge = getattr(guardrail, _CHECKS[stage])
     try:
         verdict = await check(text, context)
     except AgentdeckError:
@@ -110,6 +107,7 @@ class CallGuard:
         self.context = context
         self.placeholders = Placeholders()
         self.verdicts = CallVerdicts(count)
+        self._contexts: dict[tuple[Stage, Source], CheckContext] = {}
 
     async def check_request(self, body: dict[str, Any]) -> None:
         """Judge every text of the request; redacted texts are put back into `body`."""
@@ -121,7 +119,7 @@ class CallGuard:
     async def _redact_slot(
         self, stage: Stage, uses: tuple[ActiveGuardrail, ...], slot: TextSlot
     ) -> bool:
-        context = replace(self.context, stage=stage, source=slot.source)
+        context = self._context(stage, slot.source)
         spans = await judge_text(stage, uses, slot.text, context, self.verdicts)
         text = self.placeholders.apply(slot.text, spans)
         if stage != "input" and self.policy.sanitizer is not None:
@@ -130,6 +128,19 @@ class CallGuard:
             slot.put(text)
             return True
         return False
+
+    def _context(self, stage: Stage, source: Source) -> CheckContext:
+        """The call's context for a text of `stage` from `source` (`dataclasses.replace` is
+        slow enough to count on the hot path, so each is made once per call, or not at all
+        when the call's context already says it)."""
+        context = self.context
+        if context.stage == stage and context.source == source:
+            return context
+        key = (stage, source)
+        made = self._contexts.get(key)
+        if made is None:
+            made = self._contexts[key] = replace(context, stage=stage, source=source)
+        return made
 
     async def check_answer(self, raw: bytes) -> bytes:
         """A whole OpenAI-format chat answer after the output guardrails (re-encoded only
