@@ -160,6 +160,7 @@ def main() -> None:
     echoed = redact(TICKET)
     rows = [
         ("find_pii", find_pii, TICKET),
+        ("normalize", normalize, TICKET),
         ("injection_score", injection_score, TICKET),
         ("check_request", steps["check_request"], TICKET),
         ("check_answer", steps["check_answer"], TICKET),
