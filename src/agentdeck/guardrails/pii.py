@@ -553,6 +553,8 @@ def _international_end(
     code = _country_code(digits)
     if code is None or (not plus and groups[0][1] - groups[0][0] != len(code)):
         return None  # after 00, the country code stands alone
+    if len(digits) <= len(code):
+        return None  # a country code with no number after it
     if not plus and digits[len(code)] == "0" and code != "39":
         return None  # a national number starts with 0 only in Italy
     low, high = _NSN_LENGTHS.get(code, (6, 12))
