@@ -40,6 +40,7 @@ from agentdeck.identity.services import IdentityServices
 from agentdeck.identity.vault import Vault
 from agentdeck.kv import create_kv
 from agentdeck.limits.service import RateLimiter
+from agentdeck.mcp.gateway import McpGateway
 from agentdeck.prompts.resolver import PromptResolver
 from agentdeck.prompts.service import PromptRegistry
 from agentdeck.request_context import RequestContextMiddleware
@@ -87,7 +88,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _in_order(*steps: Callable[[], Awaitable[None]]) -> None:
-    """Run the shutdown steps one after another."""
+    """Run the start or shutdown steps one after another."""
     for step in steps:
         await step()
 
@@ -196,6 +197,8 @@ def create_app(settings: Settings) -> Starlette:
     )  # fmt: skip
     guardrails = _guardrails(settings, metrics)
     tools, approvals, tool_executor = _tools(engine, settings, identity.vault, recorder, content)
+    mcp = McpGateway(settings, engine, identity.vault, identity.authenticator, tool_executor,
+                     tools.store)  # fmt: skip
     openai_routes, messages_routes = _gateway_routes(
         gateway, guard, settings, guardrails, PromptReferences(prompt_resolver)
     )
@@ -237,6 +240,7 @@ def create_app(settings: Settings) -> Starlette:
         *messages_routes.routes(),
         *ingest.routes(),
         *HealthRoutes(runtime, metrics).routes(),
+        *mcp.routes(),
         Mount("/api", app=api),
     ]
 
@@ -250,9 +254,8 @@ def create_app(settings: Settings) -> Starlette:
             guardrails.start(runtime.installation_id)
             runtime.engine, runtime.kv = engine, kv
             await breakers.start(catalog.deployment_ids())
-            await switches.start()
-            await identity.start()
-            await prompt_resolver.start()
+            # MCP upstreams connect in the background: a down one does not hold the start up
+            await _in_order(switches.start, identity.start, mcp.start, prompt_resolver.start)
             if exporter is not None:
                 await exporter.start()
             await recorder.start()
@@ -263,6 +266,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await _in_order(
                 shadow.drain,
+                mcp.stop,
                 tool_executor.aclose,
                 guardrails.aclose,
                 alerts.stop,
