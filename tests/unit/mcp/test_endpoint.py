@@ -47,7 +47,8 @@ def _mcp_settings(port: int) -> dict[str, Any]:
                     {"upstream": "web", "tool": "fail"},
                     {"upstream": "web", "tool": "grow"},
                     {"upstream": "risky", "tool": "delete_everything"},
-                ]
+                ],
+                "registry_tools": ["shout"],
             },
             "elsewhere": {"projects": ["proj_none"], "tools": [{"upstream": "web"}]},
         },
@@ -228,3 +229,19 @@ def test_routes_are_mounted(app_deck: tuple[Deck, Any]) -> None:
     _, app = app_deck
     paths = {getattr(route, "path", "") for route in app.routes if not isinstance(route, Mount)}
     assert {"/mcp", "/mcp/{name}"} <= paths
+
+
+async def test_registry_tools_are_served_next_to_upstream_tools(
+    app_deck: tuple[Deck, Any],
+) -> None:
+    deck, app = app_deck
+    schema = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+    spec = {"description": "Echo, registered in the tool registry", "input_schema": schema,
+            "implementation": {"kind": "mcp", "server": "web", "tool": "echo"}}  # fmt: skip
+    await deck.api("PUT", "/tools/shout", json=spec, expect=201)
+    async with _client(app, "team", deck.owner["authorization"][7:]) as client:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert listed["shout"].description == "Echo, registered in the tool registry"
+        assert listed["shout"].input_schema == schema
+        called = await client.call_tool("shout", {"text": "from the registry"})
+        assert called.structured_content == {"result": "web: from the registry"}
