@@ -45,6 +45,11 @@ class UpstreamSettings(_Section):
         default=None,
         description="http: stored credential of the platform tenant, sent as a bearer token",
     )
+    protocol: Literal["auto", "legacy"] = Field(
+        default="auto",
+        description="auto: the current revision, else the initialize handshake; legacy: the "
+        "handshake only",
+    )
     risk: Risk = Field(default="medium", description="risk of its tools unless a virtual "
                        "server says otherwise")  # fmt: skip
     timeout_s: float = Field(default=30.0, gt=0, description="one request to the upstream")

@@ -178,7 +178,7 @@ class Upstream:
     async def _serve_once(self) -> None:
         client = Client(
             await self._transport(),
-            mode="auto",
+            mode=self.settings.protocol,
             read_timeout_seconds=self.settings.timeout_s,
             message_handler=self._on_message,
             cache=None,  # the listings are agentdeck's to refresh

@@ -70,7 +70,9 @@ async def app_deck(
 
 
 @asynccontextmanager
-async def _client(app: Any, server: str, key: str | None) -> AsyncIterator[Client]:
+async def _client(
+    app: Any, server: str, key: str | None, mode: str = "auto"
+) -> AsyncIterator[Client]:
     headers = bearer(key) if key is not None else {}
     http = httpx2.AsyncClient(
         transport=httpx2.ASGITransport(app=app), headers=headers, base_url="http://agentdeck.test"
@@ -79,6 +81,7 @@ async def _client(app: Any, server: str, key: str | None) -> AsyncIterator[Clien
         streamable_http_client(f"http://agentdeck.test/mcp/{server}", http_client=http),
         cache=None,
         read_timeout_seconds=60,  # a request that is never answered fails the test
+        mode=mode,
     ) as client:  # fmt: skip
         yield client
 
@@ -245,3 +248,12 @@ async def test_registry_tools_are_served_next_to_upstream_tools(
         assert listed["shout"].input_schema == schema
         called = await client.call_tool("shout", {"text": "from the registry"})
         assert called.structured_content == {"result": "web: from the registry"}
+
+
+async def test_a_handshake_era_client_is_served_too(app_deck: tuple[Deck, Any]) -> None:
+    deck, app = app_deck
+    async with _client(app, "team", deck.owner["authorization"][7:], mode="legacy") as client:
+        assert client.protocol_version == "2025-11-25"
+        assert "say" in {tool.name for tool in (await client.list_tools()).tools}
+        said = await client.call_tool("say", {"text": "old"})
+        assert said.structured_content == {"result": "web: old"}

@@ -128,3 +128,21 @@ async def test_http_headers_from_env_and_stored_credentials_are_required() -> No
         assert "MISSING_VAR is not set" in web.health.error
     finally:
         await upstreams.stop()
+
+
+async def test_a_handshake_era_upstream_refreshes_on_its_list_changed_notification() -> None:
+    settings = McpSettings(upstreams={"old": stdio_upstream("old", protocol="legacy")})
+    upstreams = Upstreams(settings, _no_secret, lambda name: None)
+    await upstreams.start()
+    old = upstreams.by_name["old"]
+    try:
+        await upstreams.wait_connected(20)
+        assert old.health.protocol_version == "2025-11-25"
+        assert "fresh" not in old.offer.tools
+        assert await UpstreamBackend(upstreams).call_tool("old", "grow", {}, 5) == {
+            "result": "grown"
+        }
+        # notifications/tools/list_changed, not the 300 s timer
+        await _until(lambda: "fresh" in old.offer.tools)
+    finally:
+        await upstreams.stop()

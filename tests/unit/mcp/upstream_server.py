@@ -45,7 +45,9 @@ async def grow(ctx: Context) -> str:
         return "fresh"
 
     server.add_tool(fresh)
-    await ctx.notify_tools_changed()
+    await ctx.notify_tools_changed()  # to 2026-era subscribers (subscriptions/listen)
+    if ctx.protocol_version != "2026-07-28":  # handshake-era clients get the notification
+        await ctx.request_context.session.send_tool_list_changed()
     return "grown"
 
 
