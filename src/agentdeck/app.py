@@ -38,7 +38,7 @@ from agentdeck.guardrails.service import Guardrails
 from agentdeck.health import HealthRoutes, Runtime
 from agentdeck.identity.services import IdentityServices
 from agentdeck.identity.vault import Vault
-from agentdeck.kv import create_kv
+from agentdeck.kv import KV, create_kv
 from agentdeck.limits.service import RateLimiter
 from agentdeck.mcp.gateway import McpGateway
 from agentdeck.prompts.resolver import PromptResolver
@@ -46,6 +46,7 @@ from agentdeck.prompts.service import PromptRegistry
 from agentdeck.request_context import RequestContextMiddleware
 from agentdeck.settings import Settings
 from agentdeck.tools.approvals import Approvals
+from agentdeck.tools.cache import ToolSpecs
 from agentdeck.tools.executor import ToolExecutor
 from agentdeck.tools.service import ToolRegistry
 from agentdeck.tools.spans import ToolSpans
@@ -151,17 +152,20 @@ def _alerting(
 
 def _tools(
     engine: AsyncEngine,
+    kv: KV,
     settings: Settings,
     vault: Vault,
     recorder: SpanRecorder,
     content: ContentPolicies,
-) -> tuple[ToolRegistry, Approvals, ToolExecutor]:
-    """The tool registry, approvals, and the executor every tool call goes through."""
-    tools = ToolRegistry(engine)
+) -> tuple[ToolRegistry, ToolSpecs, Approvals, ToolExecutor]:
+    """The tool registry, its specs served from memory, approvals, and the executor every
+    tool call goes through."""
+    tools = ToolRegistry(engine, kv)
+    specs = ToolSpecs(tools, kv)
     approvals = Approvals(engine, settings.tools.approval_ttl_s)
     spans = ToolSpans(recorder, content) if settings.tracing.enabled else None
-    executor = ToolExecutor(settings.tools, tools.store, approvals, vault, spans)
-    return tools, approvals, executor
+    executor = ToolExecutor(settings.tools, specs, approvals, vault, spans)
+    return tools, specs, approvals, executor
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -196,9 +200,11 @@ def create_app(settings: Settings) -> Starlette:
         content,
     )  # fmt: skip
     guardrails = _guardrails(settings, metrics)
-    tools, approvals, tool_executor = _tools(engine, settings, identity.vault, recorder, content)
+    tools, tool_specs, approvals, tool_executor = _tools(
+        engine, kv, settings, identity.vault, recorder, content
+    )
     mcp = McpGateway(settings, engine, identity.vault, identity.authenticator, tool_executor,
-                     tools.store)  # fmt: skip
+                     tool_specs)  # fmt: skip
     openai_routes, messages_routes = _gateway_routes(
         gateway, guard, settings, guardrails, PromptReferences(prompt_resolver)
     )
@@ -255,7 +261,9 @@ def create_app(settings: Settings) -> Starlette:
             runtime.engine, runtime.kv = engine, kv
             await breakers.start(catalog.deployment_ids())
             # MCP upstreams connect in the background: a down one does not hold the start up
-            await _in_order(switches.start, identity.start, mcp.start, prompt_resolver.start)
+            await _in_order(
+                switches.start, identity.start, mcp.start, prompt_resolver.start, tool_specs.start
+            )
             if exporter is not None:
                 await exporter.start()
             await recorder.start()
@@ -274,6 +282,7 @@ def create_app(settings: Settings) -> Starlette:
                 recorder.stop,  # every span of a finished call is written
                 *([exporter.stop] if exporter is not None else []),  # ... and forwarded
                 prompt_resolver.stop,
+                tool_specs.stop,
                 identity.stop,
                 switches.stop,
                 breakers.stop,

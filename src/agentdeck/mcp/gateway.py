@@ -24,8 +24,7 @@ from agentdeck.mcp.virtual import VirtualServers
 from agentdeck.request_context import REQUEST_ID_KEY
 from agentdeck.settings import Settings, read_credential
 from agentdeck.tools.executor import ToolExecutor
-from agentdeck.tools.models import ToolSpec
-from agentdeck.tools.store import ToolStore
+from agentdeck.tools.models import ToolLookup, ToolSpec
 
 
 class PlatformSecrets:
@@ -61,7 +60,7 @@ class McpGateway:
         vault: Vault,
         authenticator: Authenticator,
         executor: ToolExecutor,
-        store: ToolStore | None,
+        store: ToolLookup | None,
     ) -> None:
         secrets = PlatformSecrets(engine, vault, settings.identity.platform_tenant)
         self.upstreams = Upstreams(settings.mcp, secrets, read_credential)
@@ -75,7 +74,7 @@ class McpGateway:
         executor.set_mcp_backend(UpstreamBackend(self.upstreams))
 
     @staticmethod
-    def _registry_lookup(store: ToolStore) -> Any:
+    def _registry_lookup(store: ToolLookup) -> Any:
         async def lookup(name: str, grant: Grant) -> ToolSpec | None:
             return await store.get(grant.tenant_id, name)
 

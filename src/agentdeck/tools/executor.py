@@ -30,6 +30,7 @@ from agentdeck.tools.models import (
     PythonImplementation,
     ToolCaller,
     ToolCallFailed,
+    ToolLookup,
     ToolResult,
     ToolSpec,
     arguments_hash,
@@ -37,7 +38,6 @@ from agentdeck.tools.models import (
 )
 from agentdeck.tools.python_tool import PythonTools
 from agentdeck.tools.spans import ToolSpans
-from agentdeck.tools.store import ToolStore
 
 log = logging.getLogger(__name__)
 _VALIDATORS_MAX = 4096
@@ -49,12 +49,13 @@ class ToolExecutor:
     def __init__(
         self,
         settings: ToolSettings,
-        store: ToolStore | None = None,
+        specs: ToolLookup | None = None,
         approvals: Approvals | None = None,
         vault: Vault | None = None,
         spans: ToolSpans | None = None,
     ) -> None:
-        self._store = store
+        # The app passes `ToolSpecs`, so a call reads no SQL once its tool is warm.
+        self._specs = specs
         self._approvals = approvals
         self._spans = spans
         self.breakers = ToolBreakers(settings.breaker_failures, settings.breaker_open_s)
@@ -86,7 +87,7 @@ class ToolExecutor:
         self, name: str, arguments: Any, caller: ToolCaller, approval_id: str | None = None
     ) -> ToolResult:
         """Look the caller's tenant's tool `name` up, then `execute` it."""
-        spec = await self._store.get(caller.grant.tenant_id, name) if self._store else None
+        spec = await self._specs.get(caller.grant.tenant_id, name) if self._specs else None
         if spec is None:
             result = failure("not_found", f"there is no tool {name!r}")
             if self._spans is not None:

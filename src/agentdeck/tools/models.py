@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import orjson
 
@@ -132,6 +132,13 @@ class ToolResult:
 def failure(kind: str, message: str, retriable: bool = False, **extra: Any) -> ToolResult:
     """A failed call's result."""
     return ToolResult(False, error=ToolError(kind, message, retriable), **extra)
+
+
+class ToolLookup(Protocol):
+    """Where the executor finds a tenant's tool by name: the store, or `ToolSpecs` over it."""
+
+    async def get(self, tenant_id: str, name: str) -> ToolSpec | None:
+        """The tenant's tool called `name`, or None."""
 
 
 @dataclass(frozen=True, slots=True)

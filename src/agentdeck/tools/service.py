@@ -1,9 +1,12 @@
-"""`ToolRegistry`: the tenant's tools. Each change runs in one transaction with its audit event;
-specs are checked before they are stored (a name MCP accepts, JSON Schemas that compile, an
-object input schema, examples that fit their schema)."""
+"""`ToolRegistry`: the tenant's tools. Each change runs in one transaction with its audit event,
+then every replica's spec cache is told to drop the tool (kv pub/sub on `agentdeck:tools`, and
+this process's listeners at once). Specs are checked before they are stored (a name MCP
+accepts, JSON Schemas that compile, an object input schema, examples that fit their schema)."""
 
 from __future__ import annotations
 
+import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,8 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agentdeck.errors import ConflictError, InvalidRequestError, NotFoundError
 from agentdeck.identity.audit_log import AuditEvent, append
+from agentdeck.kv import KV
 from agentdeck.tools.models import ToolSpec, check_tool_name
 from agentdeck.tools.store import ToolStore, spec_json
+
+log = logging.getLogger(__name__)
+CHANNEL = "agentdeck:tools"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +64,39 @@ def check_spec(spec: ToolSpec) -> None:
             )
 
 
-class ToolRegistry:
-    """The tools of one store; every change audited."""
+def invalidation(origin: str, tenant_id: str, name: str) -> bytes:
+    """The message that tells spec caches to drop a tool, sent by registry `origin`."""
+    return orjson.dumps([origin, tenant_id, name])
 
-    def __init__(self, engine: AsyncEngine, clock: Callable[[], int] = time.time_ns) -> None:
+
+class ToolRegistry:
+    """The tools of one store; every change audited and announced (when given a kv)."""
+
+    def __init__(
+        self, engine: AsyncEngine, kv: KV | None = None, clock: Callable[[], int] = time.time_ns
+    ) -> None:
         self.engine = engine
         self.store = ToolStore(engine)
+        self._kv = kv
         self._clock = clock
+        self._listeners: list[Callable[[str, str], None]] = []
+        # Names this registry's own announcements: its listeners heard of the change at once,
+        # so their cache ignores the echo instead of reading the tool a second time.
+        self.origin = secrets.token_hex(8)
+
+    def on_change(self, listener: Callable[[str, str], None]) -> None:
+        """Call `listener(tenant_id, name)` after each change made through this registry."""
+        self._listeners.append(listener)
+
+    async def _changed(self, tenant_id: str, name: str) -> None:
+        for listener in self._listeners:
+            listener(tenant_id, name)
+        if self._kv is None:
+            return
+        try:
+            await self._kv.publish(CHANNEL, invalidation(self.origin, tenant_id, name))
+        except Exception as exc:  # noqa: BLE001 - committed already; the caches' TTL catches up
+            log.warning("could not announce a change of tool %s: %s", name, exc)
 
     async def get(self, tenant_id: str, name: str) -> ToolSpec:
         """The tenant's tool called `name` (404 otherwise)."""
@@ -94,6 +127,7 @@ class ToolRegistry:
                 )  # fmt: skip
         except sa.exc.IntegrityError:  # a concurrent creator of the same name won
             raise ConflictError(f"tool {spec.name!r} was created meanwhile; retry") from None
+        await self._changed(spec.tenant_id, spec.name)
         return before is None
 
     async def delete(self, editor: Editor, name: str) -> None:
@@ -111,3 +145,4 @@ class ToolRegistry:
                     )
                 ],
             )  # fmt: skip
+        await self._changed(editor.tenant_id, name)
