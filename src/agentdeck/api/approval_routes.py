@@ -1,5 +1,7 @@
 """`/api/v1/approvals`: approval requests of high-risk tool calls in the caller's tenant. A
-decision needs `tools:approve` on the tool, is never the requester's own, and is audited."""
+decision needs `tools:approve` on the tool, is never the requester's own, and is audited. An
+approval shows the call's arguments, so a caller sees only those it may decide (`tools:approve`
+on the tool) and those it requested; any other is 404, as if it did not exist."""
 
 from __future__ import annotations
 
@@ -31,15 +33,16 @@ async def list_approvals(
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> dict[str, Any]:
-    """The tenant's approval requests with their arguments; `status` filters."""
-    found, following = await svc.approvals.page(grant.tenant_id, status, cursor, limit)
+    """The tenant's approval requests the caller may decide or requested, with their
+    arguments; `status` filters."""
+    found, following = await svc.approvals.page(grant, status, cursor, limit)
     return {"data": found, "next": following}
 
 
 @router.get("/approvals/{approval_id}", summary="One approval request")
 async def get_approval(approval_id: ApprovalId, grant: Reader, svc: Services) -> dict[str, Any]:
-    """The approval request and its state."""
-    return await svc.approvals.get(grant.tenant_id, approval_id)
+    """The approval request and its state; 404 unless the caller may decide it or requested it."""
+    return await svc.approvals.get(grant.tenant_id, approval_id, viewer=grant)
 
 
 async def _decide(
@@ -50,7 +53,8 @@ async def _decide(
     approve: bool,
     body: Decision | None,
 ) -> dict[str, Any]:
-    found = await svc.approvals.get(grant.tenant_id, approval_id)
+    # 404 for an approval the caller may not even see: a 403 would confirm that the id exists.
+    found = await svc.approvals.get(grant.tenant_id, approval_id, viewer=grant)
     if not grant.access.allows("tools:approve", "tools", found["tool"]):
         raise deny(request, grant, "tools:approve")
     reason = body.reason if body is not None else None

@@ -5,6 +5,10 @@ A request is bound to the tool, the SHA-256 of its canonical arguments, the run 
 (approve, deny) are compare-and-set on `pending`, audited in the same transaction, and never
 made by the requester. Using an approval is compare-and-set on `approved` too, so two calls
 racing with one approval run the tool once.
+
+An approval shows the call's arguments, so it is shown only to those who decide it (holders of
+`tools:approve` on its tool) and to its requester; to anyone else it does not exist (404, so
+ids cannot be probed).
 """
 
 from __future__ import annotations
@@ -29,6 +33,12 @@ from agentdeck.tracing.queries import iso_time
 _A = tool_approvals.c
 Verdict = Literal["used", "denied", "pending", "invalid"]
 STATUSES = ("pending", "approved", "denied", "used", "expired")
+APPROVE = "tools:approve"
+
+
+def may_see(viewer: Grant, tool: str, requested_by: str) -> bool:
+    """Whether `viewer` may see an approval of `tool` requested by principal `requested_by`."""
+    return requested_by == viewer.principal_id or viewer.access.allows(APPROVE, "tools", tool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,24 +136,46 @@ class Approvals:
             return "denied"
         return "pending" if row.status == "pending" else "invalid"
 
-    async def get(self, tenant_id: str, approval_id: str) -> dict[str, Any]:
-        """The tenant's approval `approval_id` (404 otherwise)."""
+    async def get(
+        self, tenant_id: str, approval_id: str, viewer: Grant | None = None
+    ) -> dict[str, Any]:
+        """The tenant's approval `approval_id`; 404 when there is none, or when `viewer` (if
+        given) may not see it."""
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
                     sa.select(tool_approvals).where(_A.tenant_id == tenant_id, _A.id == approval_id)
                 )
             ).one_or_none()
-        if row is None:
+        if row is None or (viewer is not None and not may_see(viewer, row.tool, row.requested_by)):
             raise NotFoundError(f"no approval {approval_id!r}", param="approval_id")
         return approval_json(row, self._clock())
 
+    async def _visible(self, viewer: Grant) -> list[Any]:
+        """The conditions that keep a listing to what `viewer` may see (none for an approver
+        of every tool)."""
+        access = viewer.access
+        if access.unrestricted(APPROVE, "tools"):
+            return []
+        own = _A.requested_by == viewer.principal_id
+        if not access.allows(APPROVE):
+            return [own]
+        # Approver of some tools only (role patterns): the tools it may approve, by name, as
+        # SQL cannot match the patterns; one name per tool ever asked for, so few.
+        async with self.engine.connect() as conn:
+            asked = await conn.scalars(
+                sa.select(_A.tool).where(_A.tenant_id == viewer.tenant_id).distinct()
+            )
+            tools = [tool for tool in asked if access.allows(APPROVE, "tools", tool)]
+        return [sa.or_(own, _A.tool.in_(tools))] if tools else [own]
+
     async def page(
-        self, tenant_id: str, status: str | None, after: str | None, limit: int
+        self, viewer: Grant, status: str | None, after: str | None, limit: int
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """A page of the tenant's approvals, newest first; `status` filters."""
+        """A page of the approvals of `viewer`'s tenant that it may see, newest first;
+        `status` filters."""
         now = self._clock()
-        where = [_A.tenant_id == tenant_id]
+        where = [_A.tenant_id == viewer.tenant_id, *await self._visible(viewer)]
         if status == "expired":
             where += [_A.status.in_(("pending", "approved")), _A.expires_ns <= now]
         elif status in ("pending", "approved"):

@@ -1,6 +1,7 @@
 """The tool and approval routes in-process, against a real HTTP upstream on loopback: a tool's
 life, 400s naming the field, credentials injected but never shown (not in results, specs or
-spans), approvals over the API (the requester cannot approve, decisions audited, one use), and
+spans), approvals over the API (the requester cannot approve, decisions audited, one use,
+shown only to their deciders and requester), and
 a scripted model that keeps calling tools outside its allowlist with exfiltration-shaped
 arguments: nothing outside the allowlist runs and every high-risk call pauses."""
 
@@ -163,6 +164,54 @@ async def test_approvals_over_the_api(deck: Deck, tool_upstream: Upstream) -> No
         ("approval.approve", f"approval/{approval}"),
         ("approval.deny", f"approval/{own['approval_id']}"),
     ]
+
+
+async def test_approvals_are_shown_to_their_deciders_and_requester_only(
+    deck: Deck, tool_upstream: Upstream
+) -> None:
+    url = f"{tool_upstream.url}/weather/{{city}}"
+    for name in ("wire", "export"):
+        await deck.api("PUT", f"/tools/{name}", json=http_tool(url, risk="high"), expect=201)
+    await deck.api("POST", "/roles", json={
+        "name": "wire-desk", "permissions": ["tools:read", "tools:approve"],
+        "resources": {"tools": ["wire"]},
+    }, expect=201)  # fmt: skip
+    ann, bob = await deck.member("ann", "developer"), await deck.member("bob", "developer")
+    viewer, admin = await deck.member("vic", "viewer"), await deck.member("adm", "admin")
+    desk = await deck.member("desk", "wire-desk")
+
+    async def ask(who: dict[str, str], tool: str, city: str) -> str:
+        asked = await deck.api("POST", f"/tools/{tool}/call", who, {"arguments": {"city": city}})
+        return str(asked["approval_id"])
+
+    ann_wire, bob_wire = await ask(ann.headers, "wire", "a"), await ask(bob.headers, "wire", "b")
+    ann_export = await ask(ann.headers, "export", "c")
+    everything = {ann_export, bob_wire, ann_wire}
+
+    async def listed(who: dict[str, str], query: str = "") -> set[str]:
+        return {a["id"] for a in (await deck.api("GET", f"/approvals{query}", who))["data"]}
+
+    assert await listed(admin.headers) == everything  # tools:approve on every tool
+    assert await listed(deck.owner) == everything
+    assert await listed(ann.headers) == {ann_wire, ann_export}  # only what ann requested
+    assert await listed(ann.headers, "?status=pending&limit=1") == {ann_export}  # newest
+    assert await listed(bob.headers) == {bob_wire}
+    assert await listed(viewer.headers) == set()
+    assert await listed(desk.headers) == {ann_wire, bob_wire}  # the tool it may approve
+    for approval in everything:
+        shown = await deck.api("GET", f"/approvals/{approval}", admin.headers)
+        assert shown["arguments"] in ({"city": "a"}, {"city": "b"}, {"city": "c"})
+    assert (await deck.api("GET", f"/approvals/{bob_wire}", bob.headers))["id"] == bob_wire
+    # Others' approvals are 404, exactly like an id that does not exist.
+    missing = await deck.api("GET", "/approvals/apr_nope", ann.headers, expect=404)
+    for who, approval in [
+        (ann.headers, bob_wire), (bob.headers, ann_export), (viewer.headers, ann_wire),
+        (desk.headers, ann_export),
+    ]:  # fmt: skip
+        found = await deck.api("GET", f"/approvals/{approval}", who, expect=404)
+        assert found["error"]["code"] == missing["error"]["code"]
+    await deck.api("POST", f"/approvals/{ann_export}/approve", desk.headers, {}, expect=404)
+    await deck.api("POST", f"/approvals/{ann_wire}/approve", desk.headers, {})
 
 
 async def test_a_scripted_model_outside_its_allowlist_runs_nothing(

@@ -1,17 +1,20 @@
 """Approvals of high-risk calls on SQLite and PostgreSQL: a call without one pauses and asks;
 an approval binds to the tool, the arguments' hash, the run and the requester; it is used once
-(also by racing calls), expires, and cannot be decided by the requester; denied calls get a
-structured `denied` result; every decision is audited."""
+(also by racing calls), expires, and cannot be decided by the requester; it is seen only by
+those who may decide it and its requester; denied calls get a structured `denied` result;
+every decision is audited."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agentdeck.errors import ConflictError, NotFoundError, PermissionDeniedError
+from agentdeck.identity.rbac import Role
 from agentdeck.identity.tables import audit_events
 from agentdeck.tools.approvals import Approvals
 from agentdeck.tools.executor import ToolExecutor
@@ -155,8 +158,39 @@ async def test_the_requester_cannot_decide_and_other_tenants_cannot_see(
         await approvals(executor).decide(self_approver, asked.approval_id, True, None, None)
     with pytest.raises(NotFoundError):
         await approvals(executor).get("ten_other", asked.approval_id)
-    page, _ = await approvals(executor).page("ten_other", None, None, 10)
+    page, _ = await approvals(executor).page(
+        replace(APPROVER, tenant_id="ten_other"), None, None, 10
+    )
     assert page == []
+
+
+async def test_an_approval_is_seen_by_its_deciders_and_requester_only(
+    executor: ToolExecutor,
+) -> None:
+    asked = await ask(executor)
+    assert asked.approval_id is not None
+    mine = await ask(executor, caller=ToolCaller(grant("developer", principal="usr_desk")))
+    assert mine.approval_id is not None
+    desk = Role("desk", frozenset({"tools:approve"}), {"tools": ("trans*",)})
+    elsewhere = Role("elsewhere", frozenset({"tools:approve"}), {"tools": ("read_*",)})
+    both = {asked.approval_id, mine.approval_id}
+    for viewer, seen in [
+        (APPROVER, both),  # tools:approve on every tool
+        (grant(desk, principal="usr_desk"), both),  # on this tool
+        (ASKER.grant, {asked.approval_id}),  # its own request
+        (grant("developer", principal="usr_desk"), {mine.approval_id}),
+        (grant(elsewhere, principal="usr_desk"), {mine.approval_id}),  # other tools; its own
+        (grant("viewer", principal="usr_viewer"), set()),
+    ]:
+        page, _ = await approvals(executor).page(viewer, None, None, 10)
+        assert {a["id"] for a in page} == seen, viewer.access
+        for approval_id in both:
+            if approval_id in seen:
+                found = await approvals(executor).get(TENANT, approval_id, viewer)
+                assert found["id"] == approval_id
+            else:
+                with pytest.raises(NotFoundError):
+                    await approvals(executor).get(TENANT, approval_id, viewer)
 
 
 async def test_an_approval_expires(store: AsyncEngine, executor: ToolExecutor) -> None:
@@ -173,7 +207,7 @@ async def test_an_approval_expires(store: AsyncEngine, executor: ToolExecutor) -
     assert late.error.type == "approval_required"
     assert late.approval_id != asked.approval_id
     assert RUNS == []
-    expired, _ = await expiring.page(TENANT, "expired", None, 10)
+    expired, _ = await expiring.page(APPROVER, "expired", None, 10)
     assert [a["id"] for a in expired] == [asked.approval_id]
     with pytest.raises(ConflictError):
         await expiring.decide(APPROVER, asked.approval_id, False, None, None)
