@@ -10,13 +10,10 @@ entry still serves, so a request never waits on the store once a prompt is warm.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import logging
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,6 +22,7 @@ import orjson
 from agentdeck.errors import NotFoundError
 from agentdeck.kv import KV
 from agentdeck.kv.follow import ChannelFollower
+from agentdeck.kv.loading_cache import LoadingCache
 from agentdeck.prompts.models import (
     DEFAULT_LABEL,
     LabelTarget,
@@ -46,7 +44,6 @@ class _Entry:
     cost no store read either); versions fetched by number are added as they are asked."""
 
     snapshot: PromptSnapshot | None
-    loaded_at: float
     by_number: dict[int, Version] = field(default_factory=dict)
 
 
@@ -79,15 +76,20 @@ class PromptResolver:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._registry = registry
-        self._ttl_s = ttl_s
-        self._max = max_entries
-        self._clock = clock
-        self._cache: OrderedDict[Key, _Entry] = OrderedDict()
-        self._loading: dict[Key, asyncio.Future[_Entry]] = {}
-        self._refreshing: set[asyncio.Task[None]] = set()
+
+        async def load(key: Key) -> _Entry:
+            return _Entry(await registry.store.snapshot(PromptKey(*key)))
+
+        self._cache: LoadingCache[Key, _Entry] = LoadingCache(
+            load, "prompt", ttl_s, max_entries, clock
+        )
         self._follower = ChannelFollower(kv, CHANNEL, self._on_message)
         registry.on_change(lambda key: self.invalidate(key.tenant_id, key.project_id, key.name))
-        self.loads = 0  # store reads, for tests and metrics
+
+    @property
+    def loads(self) -> int:
+        """Store reads, for tests and metrics."""
+        return self._cache.loads
 
     async def start(self) -> None:
         """Follow the registry's change announcements."""
@@ -96,16 +98,11 @@ class PromptResolver:
     async def stop(self) -> None:
         """Stop following, and stop background reads."""
         await self._follower.stop()
-        for task in list(self._refreshing):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._cache.stop()
 
     def invalidate(self, tenant_id: str, project_id: str, name: str) -> None:
         """Forget the prompt; a read under way for it will not be kept."""
-        key = (tenant_id, project_id, name)
-        self._cache.pop(key, None)
-        self._loading.pop(key, None)
+        self._cache.invalidate((tenant_id, project_id, name))
 
     def _on_message(self, message: bytes) -> None:
         try:
@@ -122,7 +119,7 @@ class PromptResolver:
         """The version `ref` names: by number, or the one its label (default `production`)
         serves to `sticky`. 404 naming the prompt, label or version that does not exist."""
         key = (tenant_id, project_id, ref.name)
-        entry = await self._entry(key)
+        entry = await self._cache.get(key)
         snapshot = entry.snapshot
         if snapshot is None:
             raise NotFoundError(
@@ -153,48 +150,3 @@ class PromptResolver:
             )
         entry.by_number[number] = found
         return found
-
-    async def _entry(self, key: Key) -> _Entry:
-        entry = self._cache.get(key)
-        if entry is not None:
-            self._cache.move_to_end(key)
-            if self._clock() - entry.loaded_at > self._ttl_s and key not in self._loading:
-                task = asyncio.get_running_loop().create_task(self._refresh(key))
-                self._refreshing.add(task)
-                task.add_done_callback(self._refreshing.discard)
-            return entry
-        pending = self._loading.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        return await self._load(key)
-
-    async def _refresh(self, key: Key) -> None:
-        try:
-            await self._load(key)
-        except Exception as exc:  # noqa: BLE001 - the cached entry keeps serving; next use retries
-            log.warning("could not refresh prompt %s: %s", key[2], exc)
-
-    async def _load(self, key: Key) -> _Entry:
-        future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
-        self._loading[key] = future
-        try:
-            self.loads += 1
-            snapshot = await self._registry.store.snapshot(PromptKey(*key))
-            entry = _Entry(snapshot, self._clock())
-            future.set_result(entry)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it, nobody logs it as lost
-            raise
-        finally:
-            # Only a load still current is kept: an invalidation while it read replaced or
-            # removed it, and what it read may predate the change.
-            current = self._loading.get(key) is future
-            if current:
-                del self._loading[key]
-        if current:
-            self._cache[key] = entry
-            self._cache.move_to_end(key)
-            while len(self._cache) > self._max:
-                self._cache.popitem(last=False)
-        return entry

@@ -12,30 +12,21 @@ one read per name per `missing_ttl_s`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import orjson
 
 from agentdeck.kv import KV
 from agentdeck.kv.follow import ChannelFollower
+from agentdeck.kv.loading_cache import LoadingCache
 from agentdeck.tools.models import ToolSpec
 from agentdeck.tools.service import CHANNEL, ToolRegistry
 
 log = logging.getLogger(__name__)
 MAX_ENTRIES = 10_000
 Key = tuple[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    spec: ToolSpec | None  # None: the tenant has no such tool
-    loaded_at: float
 
 
 class ToolSpecs:
@@ -51,16 +42,22 @@ class ToolSpecs:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._registry = registry
-        self._ttl_s = ttl_s
-        self._missing_ttl_s = missing_ttl_s
-        self._max = max_entries
-        self._clock = clock
-        self._cache: OrderedDict[Key, _Entry] = OrderedDict()
-        self._loading: dict[Key, asyncio.Future[_Entry]] = {}
-        self._refreshing: set[asyncio.Task[None]] = set()
+
+        async def load(key: Key) -> ToolSpec | None:
+            return await registry.store.get(*key)
+
+        self._cache: LoadingCache[Key, ToolSpec | None] = LoadingCache(
+            load, "tool", ttl_s, max_entries, clock,
+            # "No such tool" is not served stale: past `missing_ttl_s` it is read again now.
+            stale_s=lambda spec: missing_ttl_s if spec is None else None,
+        )  # fmt: skip
         self._follower = ChannelFollower(kv, CHANNEL, self._on_message)
         registry.on_change(self.invalidate)
-        self.loads = 0  # store reads, for tests and metrics
+
+    @property
+    def loads(self) -> int:
+        """Store reads, for tests and metrics."""
+        return self._cache.loads
 
     async def start(self) -> None:
         """Follow the registry's change announcements."""
@@ -69,16 +66,11 @@ class ToolSpecs:
     async def stop(self) -> None:
         """Stop following, and stop background reads."""
         await self._follower.stop()
-        for task in list(self._refreshing):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._cache.stop()
 
     def invalidate(self, tenant_id: str, name: str) -> None:
         """Forget the tool; a read under way for it will not be kept."""
-        key = (tenant_id, name)
-        self._cache.pop(key, None)
-        self._loading.pop(key, None)
+        self._cache.invalidate((tenant_id, name))
 
     def _on_message(self, message: bytes) -> None:
         try:
@@ -91,50 +83,4 @@ class ToolSpecs:
 
     async def get(self, tenant_id: str, name: str) -> ToolSpec | None:
         """The tenant's tool called `name`, or None (the `ToolStore.get` contract)."""
-        key = (tenant_id, name)
-        entry = self._cache.get(key)
-        if entry is not None:
-            age = self._clock() - entry.loaded_at
-            if entry.spec is None and age > self._missing_ttl_s:
-                entry = None  # "no such tool" is not served stale: read it again now
-            else:
-                self._cache.move_to_end(key)
-                if age > self._ttl_s and key not in self._loading:
-                    task = asyncio.get_running_loop().create_task(self._refresh(key))
-                    self._refreshing.add(task)
-                    task.add_done_callback(self._refreshing.discard)
-                return entry.spec
-        pending = self._loading.get(key)
-        if pending is not None:
-            return (await asyncio.shield(pending)).spec
-        return (await self._load(key)).spec
-
-    async def _refresh(self, key: Key) -> None:
-        try:
-            await self._load(key)
-        except Exception as exc:  # noqa: BLE001 - the cached spec keeps serving; next use retries
-            log.warning("could not refresh tool %s: %s", key[1], exc)
-
-    async def _load(self, key: Key) -> _Entry:
-        future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
-        self._loading[key] = future
-        try:
-            self.loads += 1
-            entry = _Entry(await self._registry.store.get(*key), self._clock())
-            future.set_result(entry)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it, nobody logs it as lost
-            raise
-        finally:
-            # Only a load still current is kept: an invalidation while it read replaced or
-            # removed it, and what it read may predate the change.
-            current = self._loading.get(key) is future
-            if current:
-                del self._loading[key]
-        if current:
-            self._cache[key] = entry
-            self._cache.move_to_end(key)
-            while len(self._cache) > self._max:
-                self._cache.popitem(last=False)
-        return entry
+        return await self._cache.get((tenant_id, name))
