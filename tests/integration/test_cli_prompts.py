@@ -235,13 +235,16 @@ def test_invalid_files_are_reported_with_file_and_line_and_nothing_is_sent(
     result = _cli(server, "push", "bad", cwd=tmp_path)
     assert result.returncode == 2
     errors = result.stderr.splitlines()
-    assert errors[0].startswith("error: bad/a.yaml:4: messages.0.content: template error")
+    # The server's own check, run before sending: the same words as its 400.
+    assert errors[0].startswith("error: bad/a.yaml:4: messages.0.content does not compile: ")
     assert errors[1].startswith("error: bad/b.yaml:2: not YAML")
     assert errors[2] == (
         "error: bad/c.yaml:3: messages.0.role: role must be one of system, developer, user, "
         "assistant"
     )
-    assert errors[3].startswith("error: bad/d.yaml:1: template: template uses 'y'")
+    assert errors[3] == (
+        "error: bad/d.yaml:4: the template uses variables the schema does not declare: y"
+    )
     assert errors[4].startswith("error: bad/e.yaml:2: colour: unknown field 'colour'")
     assert "name 'ok' is also bad/dup.yaml" in errors[5]
     assert errors[-1] == "error: 6 invalid prompt file(s) in bad; nothing was sent"
