@@ -21,7 +21,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,15 +29,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from loadgen import WrkResult, check_wrk
+import loadgen
+from loadgen import WrkResult
 from procs import (
     HarnessError,
     ProcessSet,
     Server,
-    busy_percent,
-    cpu_times,
     free_port,
-    process_cpu_s,
     rss_mib,
     wait_idle,
     wait_ready,
@@ -52,7 +49,6 @@ TARGET_MS = 0.3  # the issue's limit on what the guardrails add to p50 at c=1
 BASE = "agentdeck-2kb"
 INPUT_ROW = "agentdeck-2kb-guardrails"
 OUTPUT_ROW = "agentdeck-2kb-guardrails-out"
-_MARKER = "BENCH_JSON "
 
 # The load: a support ticket of about 2 KB, plain English, with two items a PII guardrail must
 # find (an email address and a phone number) and nothing that reads as an instruction to a model.
@@ -270,56 +266,11 @@ def steal_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
 def run_wrk(
     port: int, connections: int, threads: int, duration_s: int, content: Path, pid: int | None
 ) -> WrkResult:
-    """loadgen.run_wrk with chat2k.lua and its content file (loadgen's script is fixed)."""
-    argv = [
-        "taskset",
-        "-c",
-        str(LOAD_CORE),
-        check_wrk(),
-        f"-t{min(threads, connections)}",
-        f"-c{connections}",
-        f"-d{duration_s}s",
-        "--timeout",
-        "5s",
-        "-s",
-        str(LUA_SCRIPT),
-        f"http://127.0.0.1:{port}",
-        "--",
-        "bench",
-        str(content),
-    ]
-    before = cpu_times()
-    server_before = process_cpu_s(pid) if pid else 0.0
-    try:
-        done = subprocess.run(
-            argv, check=False, capture_output=True, text=True, timeout=duration_s + 60
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise HarnessError(f"wrk did not finish within {duration_s + 60}s") from exc
-    busy = busy_percent(before, cpu_times())
-    server_cpu = process_cpu_s(pid) - server_before if pid else None
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith(_MARKER)), None)
-    if done.returncode != 0 or line is None:
-        raise HarnessError(f"wrk failed (exit {done.returncode}): {done.stderr.strip()[:300]}")
-    data = json.loads(line.removeprefix(_MARKER))
-    errors = sum(data[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts"))
-    seconds = data["duration_us"] / 1e6
-    requests = data["requests"]
-    return WrkResult(
-        rps=round(requests / seconds, 1) if seconds else 0.0,
-        p50_ms=data["p50_us"] / 1000,
-        p90_ms=data["p90_us"] / 1000,
-        p99_ms=data["p99_us"] / 1000,
-        mean_ms=round(data["mean_us"] / 1000, 3),
-        max_ms=data["max_us"] / 1000,
-        requests=requests,
-        errors=errors + data["status_errors"],
-        status_errors=data["status_errors"],
-        cpu_busy=busy,
-        server_cpu_us_per_req=(
-            round(server_cpu * 1e6 / requests, 1) if server_cpu is not None and requests else None
-        ),
-    )
+    """loadgen.run_wrk with chat2k.lua, which reads the message from `content`."""
+    return loadgen.run_wrk(
+        port, "bench", connections, threads, duration_s, int(LOAD_CORE), pid,
+        script=LUA_SCRIPT, script_args=(str(content),),
+    )  # fmt: skip
 
 
 def in_process_us(repeat: int = 2000) -> dict[str, float]:

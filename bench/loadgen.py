@@ -55,9 +55,12 @@ def run_wrk(
     core: int,
     server_pid: int | None = None,
     key: str | None = None,
+    script: Path = LUA_SCRIPT,
+    script_args: tuple[str, ...] = (),
 ) -> WrkResult:
     """Run wrk pinned to `core` against 127.0.0.1:port; `server_pid`'s CPU time is sampled.
-    A `key` is sent as a bearer token (through the environment, not the command line)."""
+    A `key` is sent as a bearer token (through the environment, not the command line);
+    `script` (with `script_args` after the model) is the Lua load, `chat.lua` by default."""
     argv = [
         "taskset",
         "-c",
@@ -69,10 +72,11 @@ def run_wrk(
         "--timeout",
         "5s",
         "-s",
-        str(LUA_SCRIPT),
+        str(script),
         f"http://127.0.0.1:{port}",
         "--",
         model,
+        *script_args,
     ]
     env = {**os.environ, "BENCH_API_KEY": key or ""}
     before = cpu_times()
