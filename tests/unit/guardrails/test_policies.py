@@ -3,8 +3,6 @@ refusing bad configurations with the name of what is wrong."""
 
 from __future__ import annotations
 
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +13,8 @@ from agentdeck.errors import ConfigurationError
 from agentdeck.guardrails.builtin import InjectionGuardrail, PiiGuardrail
 from agentdeck.guardrails.models import CheckContext
 from agentdeck.guardrails.service import Guardrails, guardrail_types
-from agentdeck.plugins import forget_plugins
 from agentdeck.settings_guardrails import GuardrailSettings
+from tests.plugin_package import installed_package
 
 
 def _guardrails(**values: Any) -> Guardrails:
@@ -128,11 +126,10 @@ def test_the_canary_key_comes_from_the_environment_when_named(
 @pytest.fixture
 def installed_guardrail(tmp_path: Path) -> Iterator[str]:
     """A package `shoutguard` whose dist-info registers the guardrail type `shout`."""
-    package = tmp_path / "shoutguard"
-    package.mkdir()
-    (package / "__init__.py").write_text(
-        textwrap.dedent(
-            """
+    with installed_package(
+        tmp_path,
+        "shoutguard",
+        """
             from agentdeck.guardrails.models import Verdict
 
             class Shout:
@@ -158,23 +155,15 @@ def installed_guardrail(tmp_path: Path) -> Iterator[str]:
 
             def not_a_guardrail(name, options):
                 return object()
-            """
-        )
-    )
-    info = tmp_path / "shoutguard-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: shoutguard\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[agentdeck.guardrails]\nshout = shoutguard:Shout\nbroken = shoutguard:not_a_guardrail\n"
-    )
-    sys.path.insert(0, str(tmp_path))
-    forget_plugins()
-    try:
+            """,
+        {
+            "agentdeck.guardrails": {
+                "shout": "shoutguard:Shout",
+                "broken": "shoutguard:not_a_guardrail",
+            }
+        },
+    ):
         yield "shout"
-    finally:
-        sys.path.remove(str(tmp_path))
-        sys.modules.pop("shoutguard", None)
-        forget_plugins()
 
 
 async def test_a_third_party_guardrail_registers_through_an_entry_point(

@@ -4,8 +4,6 @@ changes are audited, tenants and projects see their own tools; Python tools foun
 
 from __future__ import annotations
 
-import sys
-import textwrap
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agentdeck.errors import InvalidRequestError, NotFoundError
 from agentdeck.identity.tables import audit_events
-from agentdeck.plugins import forget_plugins
 from agentdeck.tools.executor import ToolExecutor
 from agentdeck.tools.models import (
     HttpImplementation,
@@ -26,6 +23,7 @@ from agentdeck.tools.models import (
     ToolSpec,
 )
 from agentdeck.tools.service import Editor, ToolRegistry
+from tests.plugin_package import installed_package
 from tests.unit.tools.conftest import TENANT, grant
 
 EDITOR = Editor(TENANT, "user:ann", "req-1")
@@ -100,11 +98,10 @@ async def test_a_project_sees_its_own_and_tenant_wide_tools_by_name(store: Async
 @pytest.fixture
 def installed_tool(tmp_path: Path) -> Iterator[str]:
     """A package `shoutpkg` whose dist-info registers the tools `shout` and `ashout`."""
-    package = tmp_path / "shoutpkg"
-    package.mkdir()
-    (package / "__init__.py").write_text(
-        textwrap.dedent(
-            """
+    with installed_package(
+        tmp_path,
+        "shoutpkg",
+        """
             from agentdeck.tools.python_tool import ToolFailure
 
             def shout(arguments):
@@ -116,23 +113,10 @@ def installed_tool(tmp_path: Path) -> Iterator[str]:
 
             async def ashout(arguments):
                 return {"text": arguments["text"].upper() + "!"}
-            """
-        )
-    )
-    info = tmp_path / "shoutpkg-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: shoutpkg\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[agentdeck.tools]\nshout = shoutpkg:shout\nashout = shoutpkg:ashout\n"
-    )
-    sys.path.insert(0, str(tmp_path))
-    forget_plugins()
-    try:
+            """,
+        {"agentdeck.tools": {"shout": "shoutpkg:shout", "ashout": "shoutpkg:ashout"}},
+    ):
         yield "shout"
-    finally:
-        sys.path.remove(str(tmp_path))
-        sys.modules.pop("shoutpkg", None)
-        forget_plugins()
 
 
 @pytest.mark.parametrize("database_settings", ["sqlite"], indirect=True)

@@ -4,30 +4,27 @@ with its options; an unknown name fails naming the known ones."""
 
 from __future__ import annotations
 
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agentdeck.errors import ConfigurationError
-from agentdeck.plugins import forget_plugins
 from agentdeck.settings_tracing import ExportSettings
 from agentdeck.tracing.export import OtlpExporter
 from agentdeck.tracing.exporters import create_exporter, exporter_names
 from agentdeck.tracing.metrics import Metrics
 from agentdeck.tracing.spans import Span
+from tests.plugin_package import installed_package
 
 
 @pytest.fixture
 def installed_exporter(tmp_path: Path) -> Iterator[str]:
     """A package `memexport` with a dist-info declaring the exporter `memory`."""
-    package = tmp_path / "memexport"
-    package.mkdir()
-    (package / "__init__.py").write_text(
-        textwrap.dedent(
-            """
+    with installed_package(
+        tmp_path,
+        "memexport",
+        """
             class MemoryExporter:
                 def __init__(self, settings, metrics):
                     self.label = settings.options["label"]
@@ -42,23 +39,10 @@ def installed_exporter(tmp_path: Path) -> Iterator[str]:
 
                 async def stop(self):
                     self.stopped = True
-            """
-        )
-    )
-    info = tmp_path / "memexport-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: memexport\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[agentdeck.span_exporters]\nmemory = memexport:MemoryExporter\n"
-    )
-    sys.path.insert(0, str(tmp_path))
-    forget_plugins()
-    try:
+            """,
+        {"agentdeck.span_exporters": {"memory": "memexport:MemoryExporter"}},
+    ):
         yield "memory"
-    finally:
-        sys.path.remove(str(tmp_path))
-        sys.modules.pop("memexport", None)
-        forget_plugins()
 
 
 async def test_a_third_party_exporter_is_found_by_name_and_gets_its_options(
