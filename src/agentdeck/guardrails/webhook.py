@@ -62,6 +62,22 @@ def _parse(name: str, body: bytes, text: str) -> Verdict:
     )  # fmt: skip
 
 
+def _number(name: str, options: dict[str, Any], key: str, default: float) -> float:
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(f"guardrail {name!r}: {key} must be a number")
+    return float(value)
+
+
+def _strings(name: str, options: dict[str, Any], key: str) -> dict[str, str]:
+    value = options.get(key, {})
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ConfigurationError(f"guardrail {name!r}: {key} must map names to strings")
+    return value
+
+
 class WebhookGuardrail:
     """Asks an external service for each verdict, within a time limit."""
 
@@ -75,15 +91,15 @@ class WebhookGuardrail:
             raise ConfigurationError(f"guardrail {name!r}: url must be an http(s) URL")
         self.name = name
         self.url = str(url)
-        self.timeout_s = float(options.get("timeout_s", 1.0))
+        self.timeout_s = _number(name, options, "timeout_s", 1.0)
         if not 0 < self.timeout_s <= 60:
             raise ConfigurationError(f"guardrail {name!r}: timeout_s must be in (0, 60]")
         self.fail = options.get("fail", "closed")
         if self.fail not in ("open", "closed"):
             raise ConfigurationError(f"guardrail {name!r}: fail must be open or closed")
-        self.window_chars = int(options.get("window_chars", 256))
-        self.headers = {"content-type": "application/json", **dict(options.get("headers", {}))}
-        for header, variable in dict(options.get("headers_env", {})).items():
+        self.window_chars = int(_number(name, options, "window_chars", 256))
+        self.headers = {"content-type": "application/json", **_strings(name, options, "headers")}
+        for header, variable in _strings(name, options, "headers_env").items():
             value = read_credential(variable)
             if value is None:
                 raise ConfigurationError(

@@ -94,6 +94,12 @@ def test_definitions_carry_options_and_types_are_usable_by_name() -> None:
          "guardrail 'x': unknown options ['colour']"),
         ({"definitions": {"x": {"type": "webhook", "options": {"url": "ftp://h"}}}},
          "guardrail 'x': url must be an http(s) URL"),
+        ({"definitions": {"x": {"type": "webhook",
+                                "options": {"url": "http://h", "timeout_s": "soon"}}}},
+         "guardrail 'x': timeout_s must be a number"),
+        ({"definitions": {"x": {"type": "webhook",
+                                "options": {"url": "http://h", "headers": ["a"]}}}},
+         "guardrail 'x': headers must map names to strings"),
     ],
 )  # fmt: skip
 def test_bad_configurations_name_the_problem(values: dict[str, Any], message: str) -> None:
