@@ -1,7 +1,9 @@
 """Micro-benchmark of the tool executor's overhead for a local Python tool, in process on one
 core: each `ToolExecutor.execute()` (allowlist, argument and result schemas, breaker, timeout,
-structured result, and the `execute_tool` span built and handed to the recorder) minus a bare
-call of the same function. Target: overhead of at most 0.5 ms at the median.
+structured result, the `execute_tool` span built and handed to the recorder, and the audit
+event built and queued) minus a bare call of the same function. Target: overhead of at most
+0.5 ms at the median. A plain function runs in the tools' thread pool (the default); the same
+function marked `@inline` runs on the event loop; both are measured.
 
 Each figure is over many calls timed with `time.perf_counter_ns`, after a warm-up.
 
@@ -25,6 +27,7 @@ from agentdeck.settings_tools import ToolSettings
 from agentdeck.settings_tracing import ContentSettings
 from agentdeck.tools.executor import ToolExecutor
 from agentdeck.tools.models import PythonImplementation, ToolCaller, ToolSpec
+from agentdeck.tools.python_tool import inline
 from agentdeck.tools.spans import ToolSpans
 from agentdeck.tracing.content import ContentPolicies
 from agentdeck.tracing.spans import Span
@@ -41,6 +44,23 @@ RESULT = {"type": "object", "properties": {"sum": {"type": "integer"}}, "require
 def add(arguments: dict[str, Any]) -> dict[str, Any]:
     """The local tool."""
     return {"sum": arguments["a"] + arguments["b"]}
+
+
+@inline
+def add_inline(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The local tool, marked to run on the event loop."""
+    return add(arguments)
+
+
+class NullAudit:
+    """Takes audit events and drops them (the real queue only appends to a deque here)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, event: object) -> None:
+        """Count `event`."""
+        self.count += 1
 
 
 class NullRecorder:
@@ -60,15 +80,16 @@ def percentile(values: list[int], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] / 1e6
 
 
-async def measure(iterations: int, spans: bool) -> tuple[list[int], list[int]]:
-    """Times of `execute()` and of the bare call, in nanoseconds."""
+async def measure(iterations: int, spans: bool, on_loop: bool) -> tuple[list[int], list[int]]:
+    """Times of `execute()` (in a thread, or `on_loop`) and of the bare call, in nanoseconds."""
     recorder = NullRecorder()
     content = ContentPolicies(ContentSettings(capture=False), lambda kinds: lambda text: text)
     executor = ToolExecutor(
         ToolSettings(),
         spans=ToolSpans(recorder, content) if spans else None,  # type: ignore[arg-type]
+        audit=NullAudit() if spans else None,  # type: ignore[arg-type]
     )
-    executor.python._loaded["add"] = add
+    executor.python._loaded["add"] = add_inline if on_loop else add
     spec = ToolSpec("add", "adds", SCHEMA, RESULT, PythonImplementation("add"), tenant_id="t")
     grant = Grant("k", "t", "t", "p", "u", "u", "user", access=Access((builtin_role("developer"),)))  # type: ignore[arg-type]
     caller = ToolCaller(grant)
@@ -94,14 +115,20 @@ def main() -> None:
     print(f"tool executor overhead, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
           f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cpus, "
           f"Python {platform.python_version()}), {iterations} calls")  # fmt: skip
-    print(f"{'variant':<28} {'p50 ms':>8} {'p99 ms':>8} {'overhead p50 ms':>16}")
-    for label, spans in (("execute() with span", True), ("execute() without span", False)):
-        executed, bare = asyncio.run(measure(iterations, spans))
+    print(f"{'variant':<36} {'p50 ms':>8} {'p99 ms':>8} {'overhead p50 ms':>16}")
+    variants = (
+        ("thread, span and audit", True, False),
+        ("thread, no span or audit", False, False),
+        ("@inline, span and audit", True, True),
+        ("@inline, no span or audit", False, True),
+    )
+    for label, spans, on_loop in variants:
+        executed, bare = asyncio.run(measure(iterations, spans, on_loop))
         overhead = statistics.median(executed) / 1e6 - statistics.median(bare) / 1e6
-        print(f"{label:<28} {percentile(executed, 0.5):>8.4f} {percentile(executed, 0.99):>8.4f} "
+        print(f"{label:<36} {percentile(executed, 0.5):>8.4f} {percentile(executed, 0.99):>8.4f} "
               f"{overhead:>16.4f}")  # fmt: skip
     print(
-        f"{'bare function call':<28} {percentile(bare, 0.5):>8.4f} {percentile(bare, 0.99):>8.4f}"
+        f"{'bare function call':<36} {percentile(bare, 0.5):>8.4f} {percentile(bare, 0.99):>8.4f}"
     )
     print("target: overhead p50 <= 0.5 ms")
 

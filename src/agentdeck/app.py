@@ -154,9 +154,10 @@ def _tools(
     engine: AsyncEngine,
     kv: KV,
     settings: Settings,
-    vault: Vault,
+    identity: IdentityServices,
     recorder: SpanRecorder,
     content: ContentPolicies,
+    metrics: Metrics,
 ) -> tuple[ToolRegistry, ToolSpecs, Approvals, ToolExecutor]:
     """The tool registry, its specs served from memory, approvals, and the executor every
     tool call goes through."""
@@ -164,8 +165,27 @@ def _tools(
     specs = ToolSpecs(tools, kv)
     approvals = Approvals(engine, settings.tools.approval_ttl_s)
     spans = ToolSpans(recorder, content) if settings.tracing.enabled else None
-    executor = ToolExecutor(settings.tools, specs, approvals, vault, spans)
+    executor = ToolExecutor(
+        settings.tools, specs, approvals, identity.vault, spans, identity.audit, metrics
+    )
     return tools, specs, approvals, executor
+
+
+def _mcp_gateway(
+    settings: Settings,
+    engine: AsyncEngine,
+    identity: IdentityServices,
+    executor: ToolExecutor,
+    specs: ToolSpecs,
+    metrics: Metrics,
+    runtime: Runtime,
+) -> McpGateway:
+    """The MCP gateway, its upstreams' gauges on /metrics and their statuses on /readyz."""
+    mcp = McpGateway(settings, engine, identity.vault, identity.authenticator, executor, specs,
+                     metrics)  # fmt: skip
+    if settings.mcp.upstreams:
+        runtime.informational["mcp_upstreams"] = mcp.readiness
+    return mcp
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -201,10 +221,9 @@ def create_app(settings: Settings) -> Starlette:
     )  # fmt: skip
     guardrails = _guardrails(settings, metrics)
     tools, tool_specs, approvals, tool_executor = _tools(
-        engine, kv, settings, identity.vault, recorder, content
+        engine, kv, settings, identity, recorder, content, metrics
     )
-    mcp = McpGateway(settings, engine, identity.vault, identity.authenticator, tool_executor,
-                     tool_specs)  # fmt: skip
+    mcp = _mcp_gateway(settings, engine, identity, tool_executor, tool_specs, metrics, runtime)
     openai_routes, messages_routes = _gateway_routes(
         gateway, guard, settings, guardrails, PromptReferences(prompt_resolver)
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,9 @@ class Runtime:
     installation_id: str | None = None
     schema_revision: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # Parts shown by /readyz that do not decide readiness (MCP upstreams, which are third
+    # parties: one being down must not take the replica out of service).
+    informational: dict[str, Callable[[], Any]] = field(default_factory=dict)
 
 
 class HealthRoutes:
@@ -63,6 +67,8 @@ class HealthRoutes:
             "schema_revision": self._runtime.schema_revision,
             "installation_id": self._runtime.installation_id,
         }
+        for name, read in self._runtime.informational.items():
+            body[name] = read()
         return Response(
             orjson.dumps(body), status_code=200 if ready else 503, media_type="application/json"
         )

@@ -23,3 +23,6 @@ class ToolSettings(BaseModel):
     max_response_bytes: int = Field(
         default=1_000_000, ge=1024, le=100_000_000, description="largest HTTP tool answer read"
     )
+    python_threads: int = Field(
+        default=16, ge=1, le=1024, description="threads that run synchronous Python tools"
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import httpx
@@ -107,3 +108,90 @@ def test_mcp_requires_a_key(gateway: ServerProcess) -> None:
     response = httpx.post(f"{gateway.url}/mcp/team", json=body, timeout=5)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_api_key"
+
+
+def _api(server: ServerProcess, method: str, path: str, **kw: Any) -> Any:
+    response = httpx.request(
+        method, f"{server.url}/api/v1{path}", headers=_auth(OWNER_KEY), timeout=10, **kw
+    )
+    assert response.status_code < 300, response.text
+    return response.json() if response.content else None
+
+
+def _developer_key(server: ServerProcess, name: str, team_id: str | None) -> str:
+    user = _api(server, "POST", "/users", json={"name": name})
+    _api(server, "POST", "/role-bindings", json={"principal_id": user["id"], "role": "developer"})
+    if team_id is not None:
+        _api(server, "PUT", f"/teams/{team_id}/members/{user['id']}")
+    return str(_api(server, "POST", "/keys", json={"principal_id": user["id"]})["key"])
+
+
+async def test_a_team_scoped_server_audits_every_call_and_reports_its_upstreams(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator creates a team, names it in a virtual server's `teams` and restarts: only
+    the team's members may use the server; each call, run or refused, is in the audit log;
+    /readyz and /metrics show the upstream."""
+    monkeypatch.setenv(KEY_ENV, OWNER_KEY)
+    identity = {"identity": owner_bootstrap(KEY_ENV)}
+    setup = start_gateway(workdir, identity, name="setup")
+    try:
+        setup.wait_ready()
+        project = _api(setup, "GET", "/projects")[0]["id"]
+        team = _api(setup, "POST", "/teams", json={"project_id": project, "name": "ops"})["id"]
+        member = _developer_key(setup, "ina", team)
+        outsider = _developer_key(setup, "otto", None)
+    finally:
+        assert setup.stop() == 0, setup.log_text()
+    virtual = {"ops": {"teams": [team], "tools": [{"upstream": "local"}]}}
+    config = {**identity, "mcp": {"upstreams": {"local": stdio_upstream()},
+                                  "virtual_servers": virtual}}  # fmt: skip
+    server = start_gateway(workdir, config, name="scoped")
+    try:
+        server.wait_ready()
+        deadline = time.monotonic() + 30
+        while (ready := httpx.get(f"{server.url}/readyz", timeout=5).json())["mcp_upstreams"] != {
+            "local": "up"
+        }:  # fmt: skip
+            assert time.monotonic() < deadline, ready
+            time.sleep(0.05)
+        assert ready["status"] == "ready"
+
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+        refused = httpx.post(f"{server.url}/mcp/ops", json=body, headers=_auth(outsider), timeout=5)
+        assert refused.status_code == 403
+        assert "teams" in refused.json()["error"]["message"]
+        listing = httpx.get(f"{server.url}/mcp", headers=_auth(outsider), timeout=5).json()
+        assert listing == {"servers": [], "upstreams": []}
+
+        http = httpx2.AsyncClient(headers=_auth(member))
+        async with http, Client(
+            streamable_http_client(f"{server.url}/mcp/ops", http_client=http),
+            cache=None, read_timeout_seconds=60,
+        ) as client:  # fmt: skip
+            added = await client.call_tool("local__add", {"a": 2, "b": 5})
+            assert added.structured_content == {"result": 7}
+            bad = await client.call_tool("local__add", {"a": "two", "b": 5})
+            assert bad.is_error is True
+            assert bad.structured_content is not None
+            assert bad.structured_content["error"]["type"] == "invalid_arguments"
+
+        deadline = time.monotonic() + 10
+        while True:  # the audit queue writes in the background
+            events = _api(server, "GET", "/audit", params={"limit": 1000})["events"]
+            calls = [(e["action"], e["resource"]) for e in events
+                     if e["action"].startswith("tool.call.")]  # fmt: skip
+            if len(calls) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert calls == [("tool.call.ok", "tool/local__add"),
+                         ("tool.call.invalid_arguments", "tool/local__add")]  # fmt: skip
+        assert _api(server, "GET", "/audit/verify")["ok"] is True
+
+        metrics = httpx.get(f"{server.url}/metrics", timeout=5).text
+        assert 'agentdeck_mcp_upstream_up{upstream="local"} 1.0' in metrics
+        assert 'agentdeck_mcp_upstream_tools{upstream="local"} 5.0' in metrics
+        assert 'agentdeck_tool_calls_total{outcome="ok"} 1.0' in metrics
+        assert 'agentdeck_tool_calls_total{outcome="invalid_arguments"} 1.0' in metrics
+    finally:
+        assert server.stop() == 0, server.log_text()

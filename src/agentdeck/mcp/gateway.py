@@ -4,9 +4,12 @@ health); it hands the executor its `McpBackend`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,6 +28,7 @@ from agentdeck.request_context import REQUEST_ID_KEY
 from agentdeck.settings import Settings, read_credential
 from agentdeck.tools.executor import ToolExecutor
 from agentdeck.tools.models import ToolLookup, ToolSpec
+from agentdeck.tracing.metrics import Metrics
 
 
 class PlatformSecrets:
@@ -50,6 +54,32 @@ class PlatformSecrets:
             return None
 
 
+class UpstreamCollector:
+    """The upstreams' state as Prometheus gauges, read at each scrape."""
+
+    def __init__(self, upstreams: Upstreams) -> None:
+        self._upstreams = upstreams
+
+    def collect(self) -> Iterator[Metric]:
+        """`agentdeck_mcp_upstream_up`, `..._consecutive_failures` and `..._tools`."""
+        up = GaugeMetricFamily(
+            "agentdeck_mcp_upstream_up", "1 while an MCP upstream is connected", labels=["upstream"]
+        )
+        failures = GaugeMetricFamily(
+            "agentdeck_mcp_upstream_consecutive_failures",
+            "Failed connections or health checks of an MCP upstream since it was last up",
+            labels=["upstream"],
+        )
+        tools = GaugeMetricFamily(
+            "agentdeck_mcp_upstream_tools", "Tools an MCP upstream offers now", labels=["upstream"]
+        )
+        for name, upstream in self._upstreams.by_name.items():
+            up.add_metric([name], 1.0 if upstream.health.status == "up" else 0.0)
+            failures.add_metric([name], float(upstream.health.failures))
+            tools.add_metric([name], float(len(upstream.offer.tools)))
+        yield from (up, failures, tools)
+
+
 class McpGateway:
     """Upstreams, virtual servers and their routes, started and stopped with the app."""
 
@@ -61,6 +91,7 @@ class McpGateway:
         authenticator: Authenticator,
         executor: ToolExecutor,
         store: ToolLookup | None,
+        metrics: Metrics | None = None,
     ) -> None:
         secrets = PlatformSecrets(engine, vault, settings.identity.platform_tenant)
         self.upstreams = Upstreams(settings.mcp, secrets, read_credential)
@@ -72,6 +103,12 @@ class McpGateway:
             self.servers, executor, authenticator, settings.server.max_body_bytes
         )
         executor.set_mcp_backend(UpstreamBackend(self.upstreams))
+        if metrics is not None and self.upstreams.by_name:
+            metrics.add_collector(UpstreamCollector(self.upstreams))
+
+    def readiness(self) -> dict[str, str]:
+        """Each upstream's status, for `/readyz` (which does not wait on them)."""
+        return {name: u.health.status for name, u in self.upstreams.by_name.items()}
 
     @staticmethod
     def _registry_lookup(store: ToolLookup) -> Any:

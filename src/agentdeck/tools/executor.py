@@ -4,9 +4,15 @@ Each call: allowlist (RBAC `tools:execute` on the tool, the tool's key and agent
 project) -> arguments against the input schema -> approval for high-risk tools -> the breaker
 -> the call (credentials injected, one deadline of `timeout_s` over all attempts, retries with
 jittered backoff for transient failures only) -> the result against the output schema -> an
-`execute_tool {name}` span. The allowlist comes before validation so that a caller learns
-nothing about a tool it may not use (not even its schema, from a validation message).
-Tool problems never raise: they come back as `ToolResult(ok=False, error=...)`.
+`execute_tool {name}` span and an audit event. The allowlist comes before validation so that
+a caller learns nothing about a tool it may not use (not even its schema, from a validation
+message). Tool problems never raise: they come back as `ToolResult(ok=False, error=...)`.
+
+Every call is audited, executed or refused: action `tool.call.<outcome>` (`ok`, or the error
+type: `tool.call.not_allowed`, `tool.call.denied`, `tool.call.timeout`, ...) on resource
+`tool/<name>`, with the arguments' hash, the agent, run and approval in the event's `after`.
+The event goes through the audit queue (appended in the background, like refused requests),
+so auditing adds no store write to the call.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from agentdeck.identity.audit_log import AuditEvent, AuditQueue
 from agentdeck.identity.vault import Vault
 from agentdeck.settings_tools import ToolSettings
 from agentdeck.tools.approvals import Approvals, Binding
@@ -38,6 +45,7 @@ from agentdeck.tools.models import (
 )
 from agentdeck.tools.python_tool import PythonTools
 from agentdeck.tools.spans import ToolSpans
+from agentdeck.tracing.metrics import Metrics
 
 log = logging.getLogger(__name__)
 _VALIDATORS_MAX = 4096
@@ -53,14 +61,18 @@ class ToolExecutor:
         approvals: Approvals | None = None,
         vault: Vault | None = None,
         spans: ToolSpans | None = None,
+        audit: AuditQueue | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         # The app passes `ToolSpecs`, so a call reads no SQL once its tool is warm.
         self._specs = specs
         self._approvals = approvals
         self._spans = spans
+        self._audit = audit
+        self._calls = metrics.tool_calls if metrics is not None else None
         self.breakers = ToolBreakers(settings.breaker_failures, settings.breaker_open_s)
         self.http = HttpTools(vault, settings.max_response_bytes)
-        self.python = PythonTools()
+        self.python = PythonTools(settings.python_threads)
         self._mcp: McpBackend | None = None
         # Compiled schemas by spec object: specs are immutable, so one compile per spec.
         self._validators: dict[int, tuple[ToolSpec, Any, Any]] = {}
@@ -92,6 +104,7 @@ class ToolExecutor:
             result = failure("not_found", f"there is no tool {name!r}")
             if self._spans is not None:
                 self._spans.record_missing(name, arguments, caller, result, time.time_ns())
+            self._audited(name, arguments, caller, result, approval_id)
             return result
         return await self.execute(spec, arguments, caller, approval_id)
 
@@ -107,7 +120,40 @@ class ToolExecutor:
             result = failure("internal_error", "the tool executor failed; see the server log")
         if self._spans is not None:
             self._spans.record(spec, arguments, caller, result, started, approval_id)
+        self._audited(spec.name, arguments, caller, result, approval_id)
         return result
+
+    def _audited(
+        self,
+        name: str,
+        arguments: Any,
+        caller: ToolCaller,
+        result: ToolResult,
+        approval: str | None,
+    ) -> None:
+        """Count the call's outcome and queue its audit event (see the module's docstring)."""
+        outcome = "ok" if result.error is None else result.error.type
+        if self._calls is not None:
+            self._calls.labels(outcome).inc()
+        if self._audit is None:
+            return
+        try:
+            digest: str | None = arguments_hash(arguments)
+        except TypeError:  # not JSON (only possible from Python callers)
+            digest = None
+        after = {
+            "args_hash": digest,
+            "agent": caller.agent,
+            "run_id": caller.run_id,
+            "approval_id": result.approval_id or approval,
+        }
+        grant = caller.grant
+        self._audit.add(
+            AuditEvent(
+                grant.tenant_id, grant.actor, f"tool.call.{outcome}", f"tool/{name}",
+                after=after, request_id=caller.request_id,
+            )
+        )  # fmt: skip
 
     def _compiled(self, spec: ToolSpec) -> tuple[Any, Any]:
         cached = self._validators.get(id(spec))
@@ -221,5 +267,6 @@ class ToolExecutor:
             raise ToolCallFailed("upstream_error", exc.message, exc.retriable) from None
 
     async def aclose(self) -> None:
-        """Close the HTTP session."""
+        """Close the HTTP session and the Python tools' threads."""
         await self.http.aclose()
+        self.python.close()

@@ -6,6 +6,7 @@ from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.registry import Collector
 
 M = TypeVar("M", bound=MetricWrapperBase)
 
@@ -127,9 +128,18 @@ class Metrics:
             "agentdeck_budget_thresholds_crossed", "Soft budget thresholds crossed, by scope kind",
             ["scope_kind"],
         )  # fmt: skip
+        self.tool_calls = counter(
+            "agentdeck_tool_calls", "Tool calls through the executor by outcome: ok, or the "
+            "error type (not_allowed, approval_required, timeout, upstream_error, ...)",
+            ["outcome"],
+        )  # fmt: skip
         self.streams_open = Gauge(
             "agentdeck_gateway_streams_open", "Streams being relayed now", registry=self.registry
         )
+
+    def add_collector(self, collector: Collector) -> None:
+        """Export what `collector` reads at each scrape (for state held elsewhere)."""
+        self.registry.register(collector)
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""
