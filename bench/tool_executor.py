@@ -53,7 +53,7 @@ def add_inline(arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 class NullAudit:
-    """Takes audit events and drops them (the real queue only appends to a deque here)."""
+    """Takes audit events and drops them (the real queue only puts them on an asyncio.Queue)."""
 
     def __init__(self) -> None:
         self.count = 0

@@ -182,7 +182,7 @@ def _mcp_gateway(
 ) -> McpGateway:
     """The MCP gateway, its upstreams' gauges on /metrics and their statuses on /readyz."""
     mcp = McpGateway(settings, engine, identity.vault, identity.authenticator, executor, specs,
-                     metrics)  # fmt: skip
+                     metrics, identity.audit)  # fmt: skip
     if settings.mcp.upstreams:
         runtime.informational["mcp_upstreams"] = mcp.readiness
     return mcp

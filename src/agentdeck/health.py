@@ -68,7 +68,11 @@ class HealthRoutes:
             "installation_id": self._runtime.installation_id,
         }
         for name, read in self._runtime.informational.items():
-            body[name] = read()
+            try:
+                body[name] = read()
+            except Exception as exc:  # noqa: BLE001 - informational: never fails the probe
+                log.warning("readiness: %s could not be read: %s", name, exc)
+                body[name] = f"error: {type(exc).__name__}"
         return Response(
             orjson.dumps(body), status_code=200 if ready else 503, media_type="application/json"
         )

@@ -151,7 +151,7 @@ async def test_a_team_scoped_server_audits_every_call_and_reports_its_upstreams(
         server.wait_ready()
         deadline = time.monotonic() + 30
         while (ready := httpx.get(f"{server.url}/readyz", timeout=5).json())["mcp_upstreams"] != {
-            "local": "up"
+            "connecting": 0, "up": 1, "down": 0
         }:  # fmt: skip
             assert time.monotonic() < deadline, ready
             time.sleep(0.05)
@@ -175,17 +175,24 @@ async def test_a_team_scoped_server_audits_every_call_and_reports_its_upstreams(
             assert bad.is_error is True
             assert bad.structured_content is not None
             assert bad.structured_content["error"]["type"] == "invalid_arguments"
+            ghost = await client.call_tool("local__ghost", {})
+            assert ghost.is_error is True
+            assert ghost.structured_content is not None
+            assert ghost.structured_content["error"]["type"] == "not_found"
 
         deadline = time.monotonic() + 10
         while True:  # the audit queue writes in the background
             events = _api(server, "GET", "/audit", params={"limit": 1000})["events"]
             calls = [(e["action"], e["resource"]) for e in events
                      if e["action"].startswith("tool.call.")]  # fmt: skip
-            if len(calls) >= 2 or time.monotonic() > deadline:
+            denied = [e["resource"] for e in events if e["action"] == "mcp.denied"]
+            if (len(calls) >= 3 and denied) or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
         assert calls == [("tool.call.ok", "tool/local__add"),
-                         ("tool.call.invalid_arguments", "tool/local__add")]  # fmt: skip
+                         ("tool.call.invalid_arguments", "tool/local__add"),
+                         ("tool.call.not_found", "tool/local__ghost")]  # fmt: skip
+        assert denied == ["mcp/ops"]  # the outsider turned away
         assert _api(server, "GET", "/audit/verify")["ok"] is True
 
         metrics = httpx.get(f"{server.url}/metrics", timeout=5).text
@@ -193,5 +200,6 @@ async def test_a_team_scoped_server_audits_every_call_and_reports_its_upstreams(
         assert 'agentdeck_mcp_upstream_tools{upstream="local"} 5.0' in metrics
         assert 'agentdeck_tool_calls_total{outcome="ok"} 1.0' in metrics
         assert 'agentdeck_tool_calls_total{outcome="invalid_arguments"} 1.0' in metrics
+        assert 'agentdeck_tool_calls_total{outcome="not_found"} 1.0' in metrics
     finally:
         assert server.stop() == 0, server.log_text()

@@ -105,10 +105,10 @@ def _new_head(dialect: str, tenant_id: str) -> sa.Insert:
 
 
 class AuditQueue:
-    """Denied requests are audited from the request path without touching the store there:
-    events wait in a bounded queue and a background task appends them (a full queue drops
-    them, counted). Events taken from the queue are held until written, in the order they
-    were added, so a failed or interrupted write loses none of them."""
+    """Events of the request path (denied requests, tool calls) are audited without touching
+    the store there: events wait in a bounded queue and a background task appends them (a
+    full queue drops them, counted). Events taken from the queue are held until written, in
+    the order they were added, so a failed or interrupted write loses none of them."""
 
     def __init__(
         self,

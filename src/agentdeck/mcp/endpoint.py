@@ -24,11 +24,12 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from agentdeck.errors import AgentdeckError, NotFoundError, PermissionDeniedError, http_status
+from agentdeck.identity.audit_log import AuditEvent, AuditQueue
 from agentdeck.identity.authenticator import Authenticator
 from agentdeck.identity.grants import Grant
 from agentdeck.mcp.virtual import ToolRunner, VirtualServer, VirtualServers
 from agentdeck.request_context import REQUEST_ID_KEY
-from agentdeck.tools.models import ToolCaller, ToolResult, ToolSpec, failure
+from agentdeck.tools.models import ToolCaller, ToolResult, ToolSpec
 
 log = logging.getLogger(__name__)
 CALLER_KEY = "agentdeck.mcp.caller"
@@ -92,9 +93,8 @@ def _mcp_server(virtual: VirtualServer, runner: ToolRunner) -> Server[Any]:
         caller = _caller(ctx)
         spec = await virtual.spec(params.name, caller.grant)
         if spec is None:
-            missing = failure("not_found", f"MCP server {virtual.name!r} has no tool "
-                              f"{params.name!r}")  # fmt: skip
-            return tool_result(None, missing)
+            message = f"MCP server {virtual.name!r} has no tool {params.name!r}"
+            return tool_result(None, runner.missing(params.name, params.arguments, caller, message))
         meta = params.meta or {}
         approval = meta.get(APPROVAL_META_KEY)
         outcome = await runner.execute(
@@ -119,9 +119,11 @@ class McpEndpoint:
         runner: ToolRunner,
         authenticator: Authenticator,
         max_body_bytes: int,
+        audit: AuditQueue | None = None,
     ) -> None:
         self._servers = servers
         self._authenticator = authenticator
+        self._audit = audit
         self._managers = {
             name: StreamableHTTPSessionManager(
                 _mcp_server(virtual, runner), stateless=True,
@@ -169,6 +171,7 @@ class McpEndpoint:
                 raise NotFoundError(f"no MCP server named {name!r}")
             grant = await self._authenticator.authenticate(Headers(scope=scope), request_id)
             if not virtual.admits(grant):
+                self._refused(grant, name, request_id)
                 raise PermissionDeniedError(
                     f"MCP server {name!r} is not available to this key's project or teams"
                 )
@@ -178,6 +181,15 @@ class McpEndpoint:
         scope[CALLER_KEY] = ToolCaller(grant, request_id=request_id)
         scope["user"] = _user(grant)
         await manager.handle_request(scope, receive, send)
+
+    def _refused(self, grant: Grant, name: str, request_id: str | None) -> None:
+        """Audit a key turned away from a server outside its project or teams (through the
+        queue, as every refused request is)."""
+        if self._audit is not None:
+            self._audit.add(
+                AuditEvent(grant.tenant_id, grant.actor, "mcp.denied", f"mcp/{name}",
+                           after={"project": grant.project_id}, request_id=request_id)
+            )  # fmt: skip
 
 
 def _user(grant: Grant) -> AuthenticatedUser:

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agentdeck.errors import AgentdeckError, http_status
+from agentdeck.identity.audit_log import AuditQueue
 from agentdeck.identity.authenticator import Authenticator
 from agentdeck.identity.grants import Grant
 from agentdeck.identity.tables import tenants
@@ -92,6 +93,7 @@ class McpGateway:
         executor: ToolExecutor,
         store: ToolLookup | None,
         metrics: Metrics | None = None,
+        audit: AuditQueue | None = None,
     ) -> None:
         secrets = PlatformSecrets(engine, vault, settings.identity.platform_tenant)
         self.upstreams = Upstreams(settings.mcp, secrets, read_credential)
@@ -100,15 +102,19 @@ class McpGateway:
         )
         self._authenticator = authenticator
         self.endpoint = McpEndpoint(
-            self.servers, executor, authenticator, settings.server.max_body_bytes
+            self.servers, executor, authenticator, settings.server.max_body_bytes, audit
         )
         executor.set_mcp_backend(UpstreamBackend(self.upstreams))
         if metrics is not None and self.upstreams.by_name:
             metrics.add_collector(UpstreamCollector(self.upstreams))
 
-    def readiness(self) -> dict[str, str]:
-        """Each upstream's status, for `/readyz` (which does not wait on them)."""
-        return {name: u.health.status for name, u in self.upstreams.by_name.items()}
+    def readiness(self) -> dict[str, int]:
+        """How many upstreams are connecting, up and down, for `/readyz` (which does not wait
+        on them, and shows no names: it answers without a key; `GET /mcp` names them)."""
+        found = {"connecting": 0, "up": 0, "down": 0}
+        for upstream in self.upstreams.by_name.values():
+            found[upstream.health.status] = found.get(upstream.health.status, 0) + 1
+        return found
 
     @staticmethod
     def _registry_lookup(store: ToolLookup) -> Any:

@@ -34,6 +34,10 @@ class ToolRunner(Protocol):
         """Whether the caller may call the tool (for listings)."""
         ...
 
+    def missing(self, name: str, arguments: Any, caller: ToolCaller, message: str) -> ToolResult:
+        """The recorded `not_found` result of a call of a tool that does not exist."""
+        ...
+
 
 class VirtualServer:
     """One virtual server: who may use it and the tools it exposes now."""

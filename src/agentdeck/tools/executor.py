@@ -69,6 +69,7 @@ class ToolExecutor:
         self._approvals = approvals
         self._spans = spans
         self._audit = audit
+        self.metrics = metrics
         self._calls = metrics.tool_calls if metrics is not None else None
         self.breakers = ToolBreakers(settings.breaker_failures, settings.breaker_open_s)
         self.http = HttpTools(vault, settings.max_response_bytes)
@@ -101,12 +102,17 @@ class ToolExecutor:
         """Look the caller's tenant's tool `name` up, then `execute` it."""
         spec = await self._specs.get(caller.grant.tenant_id, name) if self._specs else None
         if spec is None:
-            result = failure("not_found", f"there is no tool {name!r}")
-            if self._spans is not None:
-                self._spans.record_missing(name, arguments, caller, result, time.time_ns())
-            self._audited(name, arguments, caller, result, approval_id)
-            return result
+            return self.missing(name, arguments, caller, f"there is no tool {name!r}")
         return await self.execute(spec, arguments, caller, approval_id)
+
+    def missing(self, name: str, arguments: Any, caller: ToolCaller, message: str) -> ToolResult:
+        """The `not_found` result of a call of a tool that does not exist, recorded like every
+        other call (span, count, audit)."""
+        result = failure("not_found", message)
+        if self._spans is not None:
+            self._spans.record_missing(name, arguments, caller, result, time.time_ns())
+        self._audited(name, arguments, caller, result, None)
+        return result
 
     async def execute(
         self, spec: ToolSpec, arguments: Any, caller: ToolCaller, approval_id: str | None = None
@@ -115,13 +121,31 @@ class ToolExecutor:
         started = time.time_ns()
         try:
             result = await self._run(spec, arguments, caller, approval_id)
+        except asyncio.CancelledError:
+            # The caller went away or the server is stopping: the call is recorded as cancelled
+            # (a thread or an upstream may still finish it), then the cancellation goes on.
+            cancelled = failure("cancelled", "the call was cancelled before it finished", True)
+            self._record(spec, arguments, caller, cancelled, started, approval_id)
+            raise
         except Exception:
             log.exception("tool %s failed inside the executor", spec.name)
             result = failure("internal_error", "the tool executor failed; see the server log")
+        self._record(spec, arguments, caller, result, started, approval_id)
+        return result
+
+    def _record(
+        self,
+        spec: ToolSpec,
+        arguments: Any,
+        caller: ToolCaller,
+        result: ToolResult,
+        started: int,
+        approval_id: str | None,
+    ) -> None:
+        """The call's span, count and audit event."""
         if self._spans is not None:
             self._spans.record(spec, arguments, caller, result, started, approval_id)
         self._audited(spec.name, arguments, caller, result, approval_id)
-        return result
 
     def _audited(
         self,
@@ -256,7 +280,7 @@ class ToolExecutor:
     async def _invoke(self, spec: ToolSpec, arguments: dict[str, Any], left_s: float) -> Any:
         impl = spec.implementation
         if isinstance(impl, PythonImplementation):
-            return await self.python.call(impl, arguments)
+            return await self.python.call(impl, arguments, left_s)
         if isinstance(impl, HttpImplementation):
             return await self.http.call(spec, impl, arguments)
         if self._mcp is None:

@@ -20,6 +20,7 @@ CREDENTIAL = re.compile(r"\{\{credential:([A-Za-z0-9_.:/-]{1,100})\}\}")
 ERROR_TYPES = (
     "invalid_arguments", "not_allowed", "approval_required", "denied", "timeout",
     "upstream_error", "invalid_result", "circuit_open", "not_found", "internal_error",
+    "cancelled",
 )  # fmt: skip
 
 

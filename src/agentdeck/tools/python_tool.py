@@ -1,23 +1,21 @@
 """Python tools: callables registered as entry points of group `agentdeck.tools`, called with
-the arguments as one dict. A coroutine function is awaited on the event loop. A plain function
-runs in the tools' own bounded thread pool (`tools.python_threads`), so a slow or stuck one
+the arguments as one dict. A coroutine function (or an object whose `__call__` is one) is
+awaited on the event loop. A plain function runs in one of the tools' threads
+(`tools.python_threads`, `tools.threads`), in the caller's context, so a slow or stuck one
 neither stalls the server nor escapes the tool's timeout: the call ends at the deadline (the
-thread cannot be stopped; its late result is dropped, and the bounded pool keeps runaway tools
-from taking more than their threads). A function marked with `@inline` (quick, pure code: a
-hop to a thread costs more than it does) is called on the loop instead."""
+thread cannot be stopped; its late result is dropped). A function marked with `@inline`
+(quick, pure code: a hop to a thread costs more than it does) is called on the loop instead."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import inspect
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from agentdeck.errors import ConfigurationError
 from agentdeck.plugins import load_plugin
 from agentdeck.tools.models import PythonImplementation, ToolCallFailed
+from agentdeck.tools.threads import NoThreadFree, ToolThreads
 
 GROUP = "agentdeck.tools"
 _INLINE = "__agentdeck_inline__"
@@ -45,8 +43,7 @@ class PythonTools:
 
     def __init__(self, threads: int = 16) -> None:
         self._loaded: dict[str, Callable[[dict[str, Any]], Any]] = {}
-        self._threads = threads
-        self._pool: ThreadPoolExecutor | None = None  # made on first use
+        self.threads = ToolThreads(threads)
 
     def load(self, entry_point: str) -> Callable[[dict[str, Any]], Any]:
         """The callable registered as `entry_point`."""
@@ -63,16 +60,28 @@ class PythonTools:
             self._loaded[entry_point] = found
         return found
 
-    async def call(self, impl: PythonImplementation, arguments: dict[str, Any]) -> Any:
-        """The tool's result; raises ToolCallFailed."""
+    async def call(
+        self, impl: PythonImplementation, arguments: dict[str, Any], left_s: float
+    ) -> Any:
+        """The tool's result; raises ToolCallFailed. `left_s`: how long the call may still take
+        (a call that finds every thread busy for that long fails without counting against the
+        tool, whose fault it is not)."""
         function = self.load(impl.entry_point)
         try:
-            if inspect.iscoroutinefunction(function) or getattr(function, _INLINE, False):
+            if _on_loop(function):
                 result = function(arguments)
             else:
-                result = await self._in_thread(function, arguments)
+                result = await self.threads.run(function, arguments, left_s * 0.9)
             if inspect.isawaitable(result):
                 result = await result
+        except NoThreadFree:
+            raise ToolCallFailed(
+                "timeout",
+                f"all {self.threads.size} Python tool threads stayed busy (tools "
+                "running past their timeouts); raise tools.python_threads or fix those tools",
+                True,
+                upstream=False,
+            ) from None
         except ToolFailure as exc:
             raise ToolCallFailed("upstream_error", exc.message, exc.retriable) from None
         except Exception as exc:  # noqa: BLE001 - a tool's bug becomes its structured error
@@ -80,14 +89,16 @@ class PythonTools:
             raise ToolCallFailed("upstream_error", message, False) from None
         return result
 
-    async def _in_thread(self, function: Callable[[dict[str, Any]], Any], arguments: Any) -> Any:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="agentdeck-tool")
-        call = functools.partial(function, arguments)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
-
     def close(self) -> None:
-        """Let the pool's threads end (without waiting for stuck tools)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        """Let the tool threads end (stuck ones are daemons: never waited for)."""
+        self.threads.close()
+
+
+def _on_loop(function: Callable[..., Any]) -> bool:
+    """Whether `function` runs on the event loop: a coroutine function, an object with an
+    async `__call__`, or a function marked `@inline`."""
+    return (
+        inspect.iscoroutinefunction(function)
+        or inspect.iscoroutinefunction(type(function).__call__)  # callable: checked at load
+        or getattr(function, _INLINE, False)
+    )

@@ -1,9 +1,11 @@
-"""Every tool call is audited, run or refused: one event per call in the tenant's hash chain,
-action `tool.call.<outcome>` on `tool/<name>`, by the caller, with the request id, and the
-arguments' hash, agent, run and approval in its `after`."""
+"""Every tool call is audited and counted, run, refused or cancelled: one event per call in the
+tenant's hash chain, action `tool.call.<outcome>` on `tool/<name>`, by the caller, with the
+request id, and the arguments' hash, agent, run and approval in its `after`."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +18,7 @@ from agentdeck.settings_tools import ToolSettings
 from agentdeck.tools.approvals import Approvals
 from agentdeck.tools.executor import ToolExecutor
 from agentdeck.tools.models import PythonImplementation, ToolCaller, ToolSpec, arguments_hash
+from agentdeck.tracing.metrics import Metrics
 from tests.unit.tools.conftest import TENANT, grant
 
 SUM = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
@@ -23,6 +26,14 @@ SUM = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": [
 
 def _add(arguments: dict[str, Any]) -> dict[str, Any]:
     return {"sum": arguments["a"] + 1}
+
+
+RELEASE = threading.Event()
+
+
+def _slow(arguments: dict[str, Any]) -> dict[str, Any]:
+    RELEASE.wait(10)
+    return {"sum": 0}
 
 
 def _spec(name: str, risk: str = "low") -> ToolSpec:
@@ -35,11 +46,22 @@ def _spec(name: str, risk: str = "low") -> ToolSpec:
 async def audited(store: AsyncEngine) -> AsyncIterator[tuple[ToolExecutor, AuditQueue]]:
     queue = AuditQueue(store)
     await queue.start()
-    executor = ToolExecutor(ToolSettings(), approvals=Approvals(store, 60), audit=queue)
+    metrics = Metrics()
+    executor = ToolExecutor(
+        ToolSettings(), approvals=Approvals(store, 60), audit=queue, metrics=metrics
+    )
     executor.python._loaded["add"] = _add
+    executor.python._loaded["slow"] = _slow
     yield executor, queue
     await executor.aclose()
     await queue.stop()
+
+
+def _count(executor: ToolExecutor, outcome: str) -> float | None:
+    """The executor's `agentdeck_tool_calls_total` for `outcome` (None: never counted)."""
+    metrics = executor.metrics
+    assert metrics is not None
+    return metrics.registry.get_sample_value("agentdeck_tool_calls_total", {"outcome": outcome})
 
 
 class Specs:
@@ -83,3 +105,30 @@ async def test_each_call_run_or_refused_is_one_audit_event(
          "approval_id": paused.approval_id}
     )  # fmt: skip
     assert (await verify_tenant(store, TENANT)).ok
+    assert [_count(executor, outcome) for outcome in (
+        "ok", "not_allowed", "invalid_arguments", "approval_required", "not_found", "timeout"
+    )] == [1, 1, 1, 1, 1, None]  # fmt: skip
+
+
+async def test_a_cancelled_call_is_audited_and_counted_then_cancelled(
+    audited: tuple[ToolExecutor, AuditQueue], store: AsyncEngine
+) -> None:
+    executor, queue = audited
+    RELEASE.clear()
+    slow = ToolSpec("slow", "d", SUM, None, PythonImplementation("slow"), tenant_id=TENANT)
+    caller = ToolCaller(grant("developer"), request_id="req_c")
+    running = asyncio.create_task(executor.execute(slow, {"a": 1}, caller))
+    await asyncio.sleep(0.1)
+    running.cancel()
+    try:
+        await running
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("the cancellation did not reach the caller")
+    finally:
+        RELEASE.set()
+    await queue.stop()
+    found = [(e["action"], e["resource"], e["request_id"]) async for e in events(store, TENANT)]
+    assert found == [("tool.call.cancelled", "tool/slow", "req_c")]
+    assert _count(executor, "cancelled") == 1
