@@ -94,20 +94,24 @@ class CallVerdicts:
     events: list[dict[str, Any]] = field(default_factory=list)
     blocked: bool = False
     _seen: set[tuple[str, str, str, tuple[str, ...]]] = field(default_factory=set)
+    _allowed: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     def note(self, stage: str, use: ActiveGuardrail, verdict: Verdict, action: Action) -> None:
-        """Keep and count a verdict that found something (a stream's repeated finding of the
-        same kind, seen again in the next window, is kept once)."""
+        """Keep and count a verdict. A guardrail's `allow` is kept once per stage of the call,
+        not once per message or stream window, with the highest score of the texts it let
+        through; a stream's repeated finding of the same kind, seen again in the next window,
+        is kept once."""
         if action == "allow":
-            return
-        if stage == "stream":  # only a stream sees one finding again
+            kept = self._allowed.get((stage, verdict.guardrail))
+            if kept is not None:
+                _raise_score(kept, verdict)
+                return
+        elif stage == "stream":  # only a stream sees one finding again
             key = (stage, verdict.guardrail, action, verdict.reasons)
             if key in self._seen:
                 return
             self._seen.add(key)
         self.count(verdict.guardrail, stage, action)
-        if len(self.events) >= MAX_EVENTS:
-            return
         attributes: dict[str, Any] = {
             "agentdeck.guardrail.name": verdict.guardrail,
             "agentdeck.guardrail.type": use.type,
@@ -121,6 +125,10 @@ class CallVerdicts:
             attributes["agentdeck.guardrail.score"] = round(verdict.score, 4)
         if verdict.threshold is not None:
             attributes["agentdeck.guardrail.threshold"] = verdict.threshold
+        if action == "allow":
+            self._allowed[(stage, verdict.guardrail)] = attributes
+        if len(self.events) >= MAX_EVENTS:
+            return
         self.events.append(
             {"name": "agentdeck.guardrail", "time_ns": time.time_ns(), "attributes": attributes}
         )
@@ -142,6 +150,17 @@ class CallVerdicts:
                     },
                 }
             )
+
+
+def _raise_score(attributes: dict[str, Any], verdict: Verdict) -> None:
+    """Keep the higher score (and its threshold) on an `allow` event already kept."""
+    if verdict.score is None:
+        return
+    score = round(verdict.score, 4)
+    if score > attributes.get("agentdeck.guardrail.score", -1.0):
+        attributes["agentdeck.guardrail.score"] = score
+        if verdict.threshold is not None:
+            attributes["agentdeck.guardrail.threshold"] = verdict.threshold
 
 
 def blocked(stage: str, use: ActiveGuardrail, verdict: Verdict) -> GuardrailBlockedError:

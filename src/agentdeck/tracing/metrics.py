@@ -120,9 +120,9 @@ class Metrics:
             ["outcome"],
         )  # fmt: skip
         self.guardrail_verdicts = counter(
-            "agentdeck_guardrail_verdicts", "Guardrail verdicts that found something, by "
-            "guardrail, stage (input, output, stream) and action (flag, redact, block); "
-            "guardrail errors are action `error`", ["guardrail", "stage", "action"],
+            "agentdeck_guardrail_verdicts", "Guardrail verdicts by guardrail, stage (input, "
+            "output, stream) and action (allow, once per stage of a call; flag, redact, block, "
+            "per text); guardrail errors are action `error`", ["guardrail", "stage", "action"],
         )  # fmt: skip
         self.budget_thresholds = counter(
             "agentdeck_budget_thresholds_crossed", "Soft budget thresholds crossed, by scope kind",

@@ -98,15 +98,36 @@ async def test_input_pii_is_redacted_before_the_model_sees_it(guarded: Deck) -> 
     assert answer.status_code == 200, answer.text
     assert _content(answer) == "mail [EMAIL_1] or [EMAIL_1], card [CARD_1]"
     span = await _span(guarded, answer)
-    (event,) = span["events"]
-    assert event["name"] == "agentdeck.guardrail"
-    assert event["attributes"]["agentdeck.guardrail.action"] == "redact"
-    assert event["attributes"]["agentdeck.guardrail.findings"] == {"CARD": 1, "EMAIL": 2}
-    assert span["attributes"]["agentdeck.guardrail.verdicts"] == ["pii:redact"]
+    # Every verdict is an event: the user message's redaction with what it found, and each
+    # guardrail that let a text through (first the system message the canary guardrail adds),
+    # once per stage, with its score where it has one.
+    verdicts = [
+        (e["name"], *(e["attributes"][f"agentdeck.guardrail.{k}"] for k in ("stage", "name",
+                                                                            "action")))
+        for e in span["events"]
+    ]  # fmt: skip
+    assert verdicts == [
+        ("agentdeck.guardrail", "input", "pii", "allow"),
+        ("agentdeck.guardrail", "input", "injection", "allow"),
+        ("agentdeck.guardrail", "input", "pii", "redact"),
+        ("agentdeck.guardrail", "output", "pii", "allow"),
+        ("agentdeck.guardrail", "output", "canary", "allow"),
+        ("agentdeck.guardrail", "output", "json_schema", "allow"),
+    ]
+    injection, redacted = span["events"][1]["attributes"], span["events"][2]["attributes"]
+    assert redacted["agentdeck.guardrail.findings"] == {"CARD": 1, "EMAIL": 2}
+    assert injection["agentdeck.guardrail.score"] == 0.0
+    assert injection["agentdeck.guardrail.threshold"] == 0.5
+    assert span["attributes"]["agentdeck.guardrail.verdicts"] == [
+        "canary:allow", "injection:allow", "json_schema:allow", "pii:allow", "pii:redact",
+    ]  # fmt: skip
     metrics = (await guarded.client.get("/metrics")).text
-    assert 'agentdeck_guardrail_verdicts_total{action="redact",guardrail="pii",stage="input"}' in (
-        metrics
-    )
+    for stage, guardrail, action in (("input", "pii", "redact"), ("input", "injection", "allow"),
+                                     ("output", "pii", "allow")):  # fmt: skip
+        assert (
+            f'agentdeck_guardrail_verdicts_total{{action="{action}",guardrail="{guardrail}",'
+            f'stage="{stage}"}} 1.0'
+        ) in metrics
 
 
 async def test_flag_mode_lets_the_text_through_and_records_it(guarded: Deck) -> None:

@@ -208,3 +208,49 @@ async def test_a_long_stream_is_let_through_as_it_comes_not_at_the_end() -> None
     released = [await stream.feed("word " * 20) for _ in range(10)]
     assert all(len(r) >= 80 for r in released[1:])  # all but about a window is sent at once
     assert stream.held <= 16 + 5
+
+
+class ScoreGuardrail(TokenGuardrail):
+    """Allows every text, with its length as the score."""
+
+    name = "scores"
+
+    def _verdict(self, text: str) -> Verdict:
+        self.seen.append(text)
+        return Verdict(self.name, score=len(text) / 100, threshold=0.9)
+
+
+async def test_every_verdict_is_recorded_allow_once_per_stage_with_the_highest_score() -> None:
+    counted: list[tuple[str, str, str]] = []
+    scores = ScoreGuardrail()
+    guard = _guard(_policy(ActiveGuardrail(scores, "scores"),
+                           ActiveGuardrail(TokenGuardrail(), "tokens")), counted)  # fmt: skip
+    body = {"messages": [{"role": "user", "content": "short"},
+                         {"role": "user", "content": "a longer text, tok-123456"},
+                         {"role": "user", "content": "mid-size"}]}  # fmt: skip
+    await guard.check_request(body)
+    stream = guard.stream()
+    for piece in ("an answer ", "that streams ", "in pieces"):
+        await stream.feed(piece)
+    await stream.finish()
+    assert counted == [
+        ("scores", "input", "allow"), ("tokens", "input", "allow"),
+        ("tokens", "input", "redact"),
+        ("scores", "stream", "allow"), ("tokens", "stream", "allow"),
+    ]  # fmt: skip
+    kept = [
+        tuple(e["attributes"].get(f"agentdeck.guardrail.{key}")
+              for key in ("stage", "name", "action", "score"))
+        for e in guard.verdicts.events
+    ]  # fmt: skip
+    assert (
+        kept
+        == [
+            ("input", "scores", "allow", 0.25),  # the longest of the three messages: 25 characters
+            ("input", "tokens", "allow", None),
+            ("input", "tokens", "redact", None),
+            # the longest window the stream was judged on (the three inputs were seen first)
+            ("stream", "scores", "allow", max(len(window) for window in scores.seen[3:]) / 100),
+            ("stream", "tokens", "allow", None),
+        ]
+    )
