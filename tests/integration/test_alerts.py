@@ -94,6 +94,12 @@ def test_rules_and_slos_fire_and_deliver_signed_webhooks(
                 sdk.chat.completions.create(model="chat", messages=ASK)  # type: ignore[arg-type]
                 with pytest.raises(openai.APIStatusError):
                     sdk.chat.completions.create(model="chat-down", messages=ASK)  # type: ignore[arg-type]
+            # The spans are written in the background: a rule created before all 8 are stored
+            # would be evaluated on fewer than its min_requests (no data) and not again for 60 s.
+            _wait_for(
+                lambda: len(httpx.get(f"{api}/traces", params={"limit": 100}, timeout=10)
+                            .json()["data"]) >= 8
+            )  # fmt: skip
         rule = httpx.post(
             f"{api}/alerts/rules",
             json={"name": "errors", "metric": "error_rate", "threshold": 0.3, "window_s": 60,
