@@ -8,8 +8,8 @@ jittered backoff for transient failures only) -> the result against the output s
 a caller learns nothing about a tool it may not use (not even its schema, from a validation
 message). Tool problems never raise: they come back as `ToolResult(ok=False, error=...)`.
 
-Every call is audited, executed or refused: action `tool.call.<outcome>` (`ok`, or the error
-type: `tool.call.not_allowed`, `tool.call.denied`, `tool.call.timeout`, ...) on resource
+Every call is counted and audited, executed, refused or cancelled: action `tool.call.<outcome>`
+(`ok`, or the error type: `tool.call.not_allowed`, `tool.call.timeout`, ...) on resource
 `tool/<name>`, with the arguments' hash, the agent, run and approval in the event's `after`.
 The event goes through the audit queue (appended in the background, like refused requests),
 so auditing adds no store write to the call.
